@@ -1,0 +1,131 @@
+"""The command line: parses options, calls the library, renders with rich. Nothing else."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from clusterfaces import __version__
+from clusterfaces.clustering import ClusterSettings
+from clusterfaces.errors import ClusterfacesError
+from clusterfaces.faces import DEFAULT_DETECTOR, DETECTORS, RECOGNITION_MODELS
+from clusterfaces.images import DEFAULT_MAX_SIDE
+from clusterfaces.library import Library, ScanOptions, default_workers
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Find the people in a photo library without being told who they are.",
+)
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"clusterfaces {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+) -> None:
+    """Find the people in a photo library without being told who they are."""
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], option: str) -> str | None:
+    if value is None:
+        return None
+    for name in allowed:
+        if name.lower() == value.lower():
+            return name
+    raise ClusterfacesError(f"{option} {value!r} is not one of: {', '.join(allowed)}")
+
+
+@app.command()
+def scan(
+    roots: Annotated[list[Path], typer.Argument(help="Folders of photos to scan (recursively).", show_default=False)],
+    db: Annotated[Path | None, typer.Option(help="Database file [default: in the user data folder].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the per-person folders "
+                                                "[default: 'people' in the user data folder].")] = None,
+    model: Annotated[str | None, typer.Option(help="DeepFace recognition model [default: Facenet512, or "
+                                                 "the model this library already uses; Dlib when Facenet512's "
+                                                 "weights cannot be had].")] = None,
+    detector: Annotated[str, typer.Option(help="DeepFace face detector.")] = DEFAULT_DETECTOR,
+    max_side: Annotated[int, typer.Option(help="Longest image side for detection, pixels (0: full size).")]
+    = DEFAULT_MAX_SIDE,
+    batch_size: Annotated[int, typer.Option(help="Faces per recognition-model call.", min=1)] = 32,
+    workers: Annotated[int, typer.Option(help="Decode/detect worker processes (0: in the main process).",
+                                         min=0)] = default_workers(),
+    min_cluster_size: Annotated[int | None, typer.Option(help="HDBSCAN min_cluster_size [default: 2 below "
+                                                            "1,000 faces, 3 below 20,000, else 5].", min=2)] = None,
+    min_samples: Annotated[int, typer.Option(help="HDBSCAN min_samples.", min=1)] = 1,
+    cluster_selection: Annotated[str, typer.Option(help="HDBSCAN cluster_selection_method: eom or leaf.")] = "eom",
+    cluster_epsilon: Annotated[float, typer.Option(help="HDBSCAN cluster_selection_epsilon.", min=0)] = 0.0,
+    attach_distance: Annotated[float | None, typer.Option(help="Max distance at which a leftover face joins "
+                                                             "the nearest person (0: off) [default: per model].",
+                                                             min=0)] = None,
+    min_face_size: Annotated[int, typer.Option(help="Faces smaller than this (pixels) are stored but not "
+                                               "grouped.", min=0)] = ClusterSettings.min_face_size,
+    min_score: Annotated[float, typer.Option(help="Faces with a lower detection score are stored but not "
+                                             "grouped.", min=0, max=1)] = ClusterSettings.min_score,
+    link_mode: Annotated[str, typer.Option(help="How person folders point at photos: symlink, hardlink or "
+                                           "copy.")] = "symlink",
+    offline: Annotated[bool, typer.Option(help="Never download model weights.")] = False,
+) -> None:
+    """Find faces in the photos, group them into people, and write one folder per person."""
+    from clusterfaces.report import RichObserver, print_summary
+
+    options = ScanOptions(
+        roots=roots,
+        model=_choice(model, RECOGNITION_MODELS, "--model"),
+        detector=_choice(detector, DETECTORS, "--detector") or DEFAULT_DETECTOR,
+        max_side=max_side or None,
+        batch_size=batch_size,
+        workers=workers,
+        clustering=ClusterSettings(
+            min_cluster_size=min_cluster_size, min_samples=min_samples,
+            selection_method=_choice(cluster_selection, ("eom", "leaf"), "--cluster-selection") or "eom",
+            selection_epsilon=cluster_epsilon, attach_distance=attach_distance,
+            min_face_size=min_face_size, min_score=min_score,
+        ),
+        link_mode=_choice(link_mode, ("symlink", "hardlink", "copy"), "--link-mode") or "symlink",
+        offline=offline,
+    )
+    library = Library(db, out)
+    with RichObserver(console) as observer:
+        result = library.scan(options, observer)
+    print_summary(console, result)
+
+
+def run() -> None:
+    """Console entry point: user errors are one line, Ctrl-C is a clean stop."""
+    try:
+        app(standalone_mode=False)
+    except ClusterfacesError as error:
+        errors.print(f"[red]error:[/] {escape(str(error))}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        errors.print("interrupted: everything processed so far is saved; run the same command again to finish")
+        sys.exit(130)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except Exception as error:  # click usage errors
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(error, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,136 @@
+"""Grouping face embeddings into people: HDBSCAN, then attaching clear leftovers to their person."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+# Distances are Euclidean between L2-normalised embeddings. DeepFace publishes a same-person
+# threshold per model in these units (its "euclidean_l2" verification threshold; Dlib: 0.40).
+# Tuned with benchmarks/tune_clustering.py on Dlib embeddings of ../shared/faces/dev (513 faces,
+# 12 people) and ../shared/photos (23 faces, 6 people), see the README's Clustering section:
+# - clusters whose centres are closer than 0.75 x threshold are one person HDBSCAN split;
+# - a leftover face joins the nearest person within 0.95 x threshold when unambiguous.
+# The same ratios are applied to the other models' thresholds (not measured: no offline weights).
+MERGE_RATIO = 0.75
+ATTACH_RATIO = 0.95
+# A leftover joins a person only if the second-nearest person is this much farther away.
+ATTACH_MARGIN = 0.05
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The clustering parameters that matter; None means 'chosen from the data'."""
+
+    min_cluster_size: int | None = None
+    min_samples: int | None = 1
+    selection_method: str = "eom"
+    selection_epsilon: float = 0.0
+    attach_distance: float | None = None
+    merge_distance: float | None = None
+    min_face_size: int = 30  # faces smaller than this (shorter box side, pixels) are not clustered
+    min_score: float = 0.0  # nor faces the detector was less sure of
+
+    def resolved(self, face_count: int, model: str) -> ClusterSettings:
+        """Fill in data-dependent values: min_cluster_size from library size, attach distance from model."""
+        values = asdict(self)
+        if self.min_cluster_size is None:
+            values["min_cluster_size"] = adaptive_min_cluster_size(face_count)
+        if self.attach_distance is None:
+            values["attach_distance"] = round(ATTACH_RATIO * same_person_threshold(model), 3)
+        if self.merge_distance is None:
+            values["merge_distance"] = round(MERGE_RATIO * same_person_threshold(model), 3)
+        return ClusterSettings(**values)
+
+
+def same_person_threshold(model: str) -> float:
+    """DeepFace's verification threshold for the model on L2-normalised embeddings (0 if unknown)."""
+    from deepface.config.threshold import thresholds
+
+    return float(thresholds.get(model, {}).get("euclidean_l2", 0.0))
+
+
+def adaptive_min_cluster_size(face_count: int) -> int:
+    """Small libraries need tiny clusters (a person in two photos); bigger ones need more evidence.
+
+    On ../shared/photos (23 faces) size 3 glued two people together and 2 was exact; on faces/dev
+    (513 faces) size 2 left 20 fragments and 3 gave BCubed F1 0.98.
+    """
+    if face_count < 200:
+        return 2
+    if face_count < 20000:
+        return 3
+    return 5
+
+
+def cluster_embeddings(vectors: np.ndarray, settings: ClusterSettings, model: str) -> np.ndarray:
+    """Cluster L2-normalised vectors: labels 0..k-1, largest cluster first, -1 for faces left alone."""
+    count = len(vectors)
+    settings = settings.resolved(count, model)
+    if count < max(2, settings.min_cluster_size):
+        return np.full(count, -1, dtype=np.int64)
+    import hdbscan
+
+    clusterer = hdbscan.HDBSCAN(
+        min_cluster_size=settings.min_cluster_size,
+        min_samples=settings.min_samples,
+        cluster_selection_method=settings.selection_method,
+        cluster_selection_epsilon=settings.selection_epsilon,
+        metric="euclidean",
+        core_dist_n_jobs=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = clusterer.fit_predict(vectors.astype(np.float64))
+    labels = merge_close_clusters(vectors, labels, settings.merge_distance or 0.0)
+    labels = attach_leftovers(vectors, labels, settings.attach_distance or 0.0)
+    return order_by_size(labels)
+
+
+def _centres(vectors: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    centres = np.vstack([vectors[labels == c].mean(axis=0) for c in clusters])
+    return centres / np.linalg.norm(centres, axis=1, keepdims=True)
+
+
+def merge_close_clusters(vectors: np.ndarray, labels: np.ndarray, max_distance: float) -> np.ndarray:
+    """Join clusters whose centres lie within max_distance (average linkage between centres)."""
+    clusters = np.unique(labels[labels >= 0])
+    if max_distance <= 0 or len(clusters) < 2:
+        return labels
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    groups = fcluster(linkage(_centres(vectors, labels, clusters), method="average"), t=max_distance,
+                      criterion="distance")
+    mapping = dict(zip(clusters.tolist(), groups.tolist()))
+    return np.asarray([mapping[int(x)] if x >= 0 else -1 for x in labels], dtype=np.int64)
+
+
+def attach_leftovers(vectors: np.ndarray, labels: np.ndarray, max_distance: float) -> np.ndarray:
+    """Give each unclustered face to the nearest cluster centre if it is close and unambiguous."""
+    labels = labels.copy()
+    clusters = np.unique(labels[labels >= 0])
+    leftovers = np.flatnonzero(labels < 0)
+    if max_distance <= 0 or len(clusters) == 0 or len(leftovers) == 0:
+        return labels
+    centres = _centres(vectors, labels, clusters)
+    # Unit vectors: |a - b|^2 = 2 - 2 a.b, which needs no (faces x people x dims) array.
+    distances = np.sqrt(np.clip(2.0 - 2.0 * (vectors[leftovers] @ centres.T), 0.0, None))
+    nearest = distances.argmin(axis=1)
+    best = distances[np.arange(len(leftovers)), nearest]
+    if len(clusters) > 1:
+        second = np.partition(distances, 1, axis=1)[:, 1]
+    else:
+        second = np.full(len(leftovers), np.inf)
+    accept = (best <= max_distance) & (second - best >= ATTACH_MARGIN)
+    labels[leftovers[accept]] = clusters[nearest[accept]]
+    return labels
+
+
+def order_by_size(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters 0..k-1 from largest to smallest (ties: first face first); -1 stays."""
+    clusters, first, counts = np.unique(labels[labels >= 0], return_index=True, return_counts=True)
+    order = sorted(range(len(clusters)), key=lambda i: (-counts[i], first[i]))
+    mapping = {int(clusters[i]): rank for rank, i in enumerate(order)}
+    return np.asarray([mapping.get(int(label), -1) for label in labels], dtype=np.int64)

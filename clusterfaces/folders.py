@@ -1,0 +1,426 @@
+"""The output: one folder of links per person, kept in step with a manifest of what the tool made."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from clusterfaces.errors import OutputError
+
+MANIFEST_NAME = ".clusterfaces-output.json"  # in the output folder; also tells the photo crawler to skip it
+LINK_MODES = ("symlink", "hardlink", "copy")
+MAX_CHARS, MAX_BYTES = 100, 200  # folder names: both limits; link names: the byte limit
+_MANIFEST_VERSION = 1
+_HASH_LENGTHS = (8, 16, 40)
+_MAX_EXT_BYTES = 16
+# Path separators, characters Windows forbids, control characters, line separators, lone surrogates.
+_FORBIDDEN = re.compile('[/\\\\<>:"|?*\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]')
+_EDGES = re.compile(r"^[\s.]+|[\s.]+$")
+_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{d}" for p in ("COM", "LPT") for d in "123456789¹²³"}
+_NO_LINKS_HERE = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+@dataclass(frozen=True)
+class PersonFolder:
+    """One person's folder: its display name and the photos the person appears in."""
+
+    folder_name: str  # e.g. "Person 001" or a user-given name; sanitised with safe_folder_name
+    photos: tuple[Path, ...]  # absolute paths of source photos in which this person appears
+
+
+@dataclass
+class FolderStats:
+    """What a write did."""
+
+    folders: int  # person folders written
+    links: int  # links present after the write
+    created: int  # links created by this write
+    removed: int  # stale links removed by this write
+
+
+@dataclass
+class _Entry:
+    """A link the tool created, as recorded in the manifest."""
+
+    path: str  # "<folder>/<link>", relative to the output folder
+    target: str  # absolute path of the photo
+    mode: str
+    ino: int | None = None  # hardlink/copy: how to recognise the file later
+    size: int | None = None
+    mtime_ns: int | None = None
+
+
+def _clean(text: str) -> str:
+    """Drop forbidden characters, normalise to NFC and strip spaces and dots at both ends."""
+    return _EDGES.sub("", unicodedata.normalize("NFC", _FORBIDDEN.sub("", text)))
+
+
+def _fit(text: str, max_chars: int, max_bytes: int) -> str:
+    """Shorten to the limits on whole characters and drop the spaces and dots this leaves at the end."""
+    if len(text) <= max_chars and len(text.encode()) <= max_bytes:
+        return text
+    cut = text[:max_chars].encode()[:max_bytes].decode("utf-8", "ignore")
+    return _EDGES.sub("", cut)
+
+
+def _unreserved(name: str) -> str:
+    """Append "_" to the stem of a Windows device name (CON, con.txt, LPT1...)."""
+    stem, dot, rest = name.partition(".")
+    return f"{stem}_{dot}{rest}" if stem.rstrip(" ").upper() in _RESERVED else name
+
+
+def safe_folder_name(name: str, fallback: str = "Unnamed") -> str:
+    """Make `name` usable as one folder name on Linux, macOS and Windows, keeping its Unicode."""
+    cleaned = _fit(_clean(name), MAX_CHARS, MAX_BYTES)
+    if not cleaned:
+        return safe_folder_name(fallback) if fallback != "Unnamed" else "Unnamed"
+    return _fit(_unreserved(cleaned), MAX_CHARS, MAX_BYTES)
+
+
+def _split_ext(file_name: str) -> tuple[str, str]:
+    """Split off a short extension, cleaned, with its dot ("" if there is none)."""
+    stem, ext = os.path.splitext(file_name)
+    ext = _clean(ext[1:])
+    return (stem, "." + ext) if ext and len(ext.encode()) <= _MAX_EXT_BYTES else (file_name, "")
+
+
+def _hashed(stem: str, ext: str, digest: str) -> str:
+    """`stem__<digest>.ext`, the stem shortened so that the name fits in MAX_BYTES."""
+    room = MAX_BYTES - len(digest) - 3 - len(ext.encode())  # 3: "__", and "_" if the stem is reserved
+    stem = _fit(stem, room, room)
+    return _unreserved(f"{stem}__{digest}{ext}" if stem else digest + ext)
+
+
+def _digest(path: str) -> str:
+    return hashlib.sha1(os.fsencode(path)).hexdigest()
+
+
+def _readable_name(photo: str, roots: list[str], prefix: bool) -> tuple[str, str]:
+    """The photo's path below its (deepest) root, parts joined with "__", as (stem, extension)."""
+    for root in roots:
+        start = root if root.endswith(os.sep) else root + os.sep
+        if photo.startswith(start):
+            parts = ([os.path.basename(root)] if prefix else []) + photo[len(start):].split(os.sep)
+            break
+    else:
+        parts = [os.path.basename(photo)]
+    stem, ext = _split_ext(parts[-1])
+    return "__".join(c for c in map(_clean, [*parts[:-1], stem]) if c) or "photo", ext
+
+
+def link_names(photos: Sequence[Path], roots: Sequence[Path]) -> dict[Path, str]:
+    """A readable, unique, deterministic link file name for each photo (independent of input order)."""
+    root_list = sorted({os.path.abspath(r) for r in roots}, key=len, reverse=True)
+    absolute = {p: os.path.abspath(p) for p in photos}
+    info = {a: _readable_name(a, root_list, len(root_list) > 1) for a in absolute.values()}
+    plain = {a: _unreserved(s + e) for a, (s, e) in info.items()}
+    level = {a: int(len(name.encode()) > MAX_BYTES) for a, name in plain.items()}
+    while True:  # hash the names that clash (case-insensitively) until none do; at most 4 rounds
+        names = {a: _hashed(*info[a], _digest(a)[: _HASH_LENGTHS[level[a] - 1]]) if level[a] else plain[a]
+                 for a in info}
+        by_key: dict[str, list[str]] = {}
+        for a, name in names.items():
+            by_key.setdefault(name.casefold(), []).append(a)
+        clashing = [a for group in by_key.values() if len(group) > 1
+                    for a in group if level[a] < len(_HASH_LENGTHS)]
+        if not clashing:
+            return {p: names[a] for p, a in absolute.items()}
+        for a in clashing:
+            level[a] += 1
+
+
+def is_output_folder(path: Path) -> bool:
+    """True if `path` is an output folder of this tool (holds MANIFEST_NAME)."""
+    return os.path.isfile(os.path.join(path, MANIFEST_NAME))
+
+
+def _fail(message: str) -> OutputError:
+    """An OutputError whose message stays on one line whatever the paths in it hold."""
+    return OutputError(re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", message))
+
+
+def _error(action: str, path: object, err: OSError, advice: str = "") -> OutputError:
+    return _fail(f"cannot {action} {path}: {err.strerror or err}{advice}")
+
+
+def _valid_component(name: object) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and not set(name) & {"/", "\\", "\0"}
+
+
+def _load_manifest(out: Path) -> tuple[dict[str, list[_Entry]], set[str]]:
+    """The entries of the manifest grouped by path, and the folders the tool created."""
+    path = out / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}, set()
+    except OSError as err:
+        raise _error("read", path, err) from err
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or data.get("version") != _MANIFEST_VERSION:
+        raise _fail(f"{path} is not a manifest this version understands; "
+                    "move it away or choose another output folder")
+    entries: dict[str, list[_Entry]] = {}
+    for raw in data.get("entries", []):
+        with contextlib.suppress(TypeError, ValueError, AttributeError):
+            entry = _Entry(**raw)
+            parts = entry.path.split("/")
+            if len(parts) == 2 and all(map(_valid_component, parts)) and entry.mode in LINK_MODES:
+                entries.setdefault(entry.path, []).append(entry)
+    return entries, {f for f in data.get("folders", []) if _valid_component(f)}
+
+
+def _save_manifest(out: Path, entries: Sequence[_Entry], folders: set[str]) -> None:
+    """Replace the manifest atomically."""
+    data = {"version": _MANIFEST_VERSION, "folders": sorted(folders), "entries": [vars(e) for e in entries]}
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=MANIFEST_NAME + ".", suffix=".tmp", dir=out)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out / MANIFEST_NAME)
+    except OSError as err:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise _error("write", out / MANIFEST_NAME, err) from err
+
+
+def _listing(folder: Path) -> dict[str, os.DirEntry]:
+    try:
+        with os.scandir(folder) as it:
+            return {e.name: e for e in it}
+    except OSError as err:
+        raise _error("list", folder, err) from err
+
+
+def _same_file(st: os.stat_result, path: str) -> bool:
+    try:
+        other = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino)
+
+
+def _recognise(full: str, st: os.stat_result, candidates: Sequence[_Entry]) -> _Entry | None:
+    """The recorded entry that the file at `full` still is exactly, if any."""
+    for e in candidates:
+        if e.mode == "symlink":
+            if stat.S_ISLNK(st.st_mode) and os.readlink(full) == e.target:
+                return e
+        elif stat.S_ISREG(st.st_mode):
+            if e.ino in (None, st.st_ino) and (e.size, e.mtime_ns) == (st.st_size, st.st_mtime_ns):
+                return e
+            if e.mode == "hardlink" and st.st_nlink > 1 and _same_file(st, e.target):
+                return e
+    return None
+
+
+def _remove(full: str, candidates: Sequence[_Entry], photos: set[str]) -> bool:
+    """Delete the link at `full` if it is still exactly what the tool made and losing it loses no photo."""
+    try:
+        st = os.lstat(full)
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise _error("inspect", full, err) from err
+    try:
+        entry = _recognise(full, st, candidates)
+        if entry is None or full in photos or full == entry.target:
+            return False
+        if entry.mode == "hardlink" and st.st_nlink < 2:  # the photo itself is gone: this is its last copy
+            return False
+        if entry.mode == "copy" and not os.path.isfile(entry.target):
+            return False
+        os.unlink(full)
+    except OSError as err:
+        raise _error("remove", full, err) from err
+    return True
+
+
+def _create(full: str, entry: _Entry) -> None:
+    """Make the link at `full` (which must not exist) and record how to recognise it."""
+    src = entry.target
+    try:
+        if entry.mode == "symlink":
+            os.symlink(src, full)
+        elif entry.mode == "hardlink":
+            os.link(src, full)
+        else:  # copy2, but refusing to write over anything already at `full`
+            with open(src, "rb") as source:
+                fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+                try:
+                    with os.fdopen(fd, "wb") as dest:
+                        shutil.copyfileobj(source, dest, 1 << 20)
+                    shutil.copystat(src, full)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(full)
+                    raise
+            st = os.lstat(full)
+            entry.ino, entry.size, entry.mtime_ns = st.st_ino, st.st_size, st.st_mtime_ns
+    except OSError as err:
+        advice = "; use --link-mode copy" if entry.mode != "copy" and err.errno in _NO_LINKS_HERE else ""
+        action = {"symlink": "symlink", "hardlink": "hard-link", "copy": "copy"}[entry.mode]
+        raise _error(f"{action} {src} as", full, err, advice) from err
+
+
+def _folder_names(folders: Sequence[PersonFolder], top: dict[str, os.DirEntry]) -> list[str]:
+    """Sanitised, distinct folder names in input order; never a name held by a file or a symlink."""
+    top_keys = {name.casefold(): name for name in top}
+    taken: set[str] = set()
+    result = []
+    for pf in folders:
+        base = name = safe_folder_name(pf.folder_name)
+        n = 1
+        while name.casefold() in taken or (name.casefold() in top_keys and not (
+                top_keys[name.casefold()] == name and top[name].is_dir(follow_symlinks=False))):
+            n += 1
+            suffix = f" ({n})"
+            name = _fit(base, MAX_CHARS - len(suffix), MAX_BYTES - len(suffix)) + suffix
+        taken.add(name.casefold())
+        result.append(name)
+    return result
+
+
+class _Plan:
+    """Decides, folder by folder, which links stay, which are created and which of ours are replaced."""
+
+    def __init__(self, out: Path, old: dict[str, list[_Entry]], mode: str) -> None:
+        self.out, self.old, self.mode = out, old, mode
+        self.kept: list[_Entry] = []
+        self.new: list[_Entry] = []
+        self.replace: list[str] = []
+        self.sources: dict[str, os.stat_result] = {}
+        self.name, self.listing, self.keys, self.assigned = "", {}, set(), set()
+
+    def source(self, src: str) -> os.stat_result:
+        if src not in self.sources:
+            try:
+                self.sources[src] = os.stat(src)
+            except OSError as err:
+                raise _error("read photo", src, err) from err
+        return self.sources[src]
+
+    def folder(self, folder: str, listing: dict[str, os.DirEntry], wanted: dict[str, str]) -> None:
+        """Plan the links of one folder: `wanted` maps photo path to link name."""
+        self.name, self.listing, self.keys = folder, listing, {name.casefold() for name in listing}
+        self.assigned: set[str] = set()
+        pending = []
+        for src, name in sorted(wanted.items(), key=lambda item: item[1]):
+            pending.append((src, name, self.judge(name, src)))
+            if pending[-1][2] != "taken":
+                self.assigned.add(name.casefold())
+        for src, name, verdict in pending:
+            if verdict == "taken":  # something the tool did not make is there: pick another name
+                stem, ext = _split_ext(name)
+                candidates = [_hashed(stem, ext, _digest(src)[:n]) for n in _HASH_LENGTHS]
+                candidates += [f"{stem}~{i}{ext}" for i in range(2, len(self.keys) + len(wanted) + 3)]
+                name, verdict = next((c, v) for c in candidates if (v := self.judge(c, src)) != "taken")
+                self.assigned.add(name.casefold())
+            rel = f"{folder}/{name}"
+            if verdict == "replace":
+                self.replace.append(rel)
+            if verdict in ("replace", "create"):
+                entry = _Entry(rel, src, self.mode)
+                if self.mode != "symlink":  # what the file will look like, for the manifest written first
+                    st = self.source(src)
+                    entry.size, entry.mtime_ns = st.st_size, st.st_mtime_ns
+                    entry.ino = st.st_ino if self.mode == "hardlink" else None
+                self.new.append(entry)
+
+    def judge(self, name: str, src: str) -> str:
+        """"keep" (and record it), "replace" (our outdated link), "create" or "taken"."""
+        rel, key = f"{self.name}/{name}", name.casefold()
+        if key in self.assigned:
+            return "taken"
+        if key not in self.keys:
+            return "create"
+        if name not in self.listing or rel not in self.old:
+            return "taken"
+        full = os.path.join(self.out, self.name, name)
+        try:
+            st = self.listing[name].stat(follow_symlinks=False)
+            mine = _recognise(full, st, self.old[rel])
+        except OSError as err:
+            raise _error("inspect", full, err) from err
+        if mine is None:
+            return "taken"
+        if mine.target != src or mine.mode != self.mode:
+            return "replace"
+        if self.mode == "hardlink" and not _same_file(st, src):
+            return "replace"  # the photo was replaced since: link the new file
+        if self.mode == "copy" and (st.st_size != self.source(src).st_size or  # FAT keeps times to 2 s
+                                    abs(st.st_mtime_ns - self.source(src).st_mtime_ns) >= 2_000_000_000):
+            return "replace"
+        self.kept.append(mine)
+        return "keep"
+
+
+def write_people_folders(out_dir: Path, folders: Sequence[PersonFolder], roots: Sequence[Path],
+                         link_mode: str = "symlink") -> FolderStats:
+    """Write one folder of links per person into `out_dir`, changing only what earlier writes made."""
+    if link_mode not in LINK_MODES:
+        raise ValueError(f"link_mode must be one of {', '.join(LINK_MODES)}, not {link_mode!r}")
+    out = Path(os.path.abspath(out_dir))
+    for root in map(os.path.abspath, roots):
+        if Path(root).is_relative_to(out):
+            raise _fail(f"the output folder {out} contains the photo folder {root}; choose one outside it")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _error("create folder", out, err) from err
+    old, tool_folders = _load_manifest(out)
+    top = _listing(out)
+    names = _folder_names(folders, top)
+    photo_names = link_names([p for pf in folders for p in pf.photos], roots)
+    photos = {os.path.abspath(p) for p in photo_names}
+    plan = _Plan(out, old, link_mode)
+    for folder, pf in zip(names, folders, strict=True):
+        listing = _listing(out / folder) if folder in top else {}
+        plan.folder(folder, listing, {os.path.abspath(p): photo_names[p] for p in pf.photos})
+
+    # The manifest knows every link before it exists, and forgets a link only after it is gone.
+    created_folders = {f for f in names if f not in top}
+    everything = [e for group in old.values() for e in group] + plan.new
+    _save_manifest(out, everything, tool_folders | created_folders)
+    for folder in sorted(created_folders):
+        try:
+            (out / folder).mkdir()
+        except OSError as err:
+            raise _error("create folder", out / folder, err) from err
+    removed = sum(_remove(os.path.join(out, *rel.split("/")), old[rel], photos) for rel in plan.replace)
+    for entry in plan.new:
+        _create(os.path.join(out, *entry.path.split("/")), entry)
+    final = plan.kept + plan.new
+    wanted_paths = {e.path for e in final}
+    for rel, candidates in old.items():  # never reach through a folder the user replaced with a symlink
+        folder = rel.split("/")[0]
+        if rel not in wanted_paths and folder in top and top[folder].is_dir(follow_symlinks=False):
+            removed += _remove(os.path.join(out, *rel.split("/")), candidates, photos)
+    folders_left = (tool_folders & set(top)) | created_folders
+    for folder in sorted(folders_left - set(names)):
+        try:
+            os.rmdir(out / folder)  # only if empty: a folder holding the user's files stays
+            folders_left.discard(folder)
+        except OSError as err:
+            if err.errno in (errno.ENOENT, errno.ENOTDIR):
+                folders_left.discard(folder)
+            elif err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise _error("remove folder", out / folder, err) from err
+    _save_manifest(out, final, folders_left)
+    return FolderStats(folders=len(folders), links=len(final), created=len(plan.new), removed=removed)

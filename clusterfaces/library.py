@@ -1,0 +1,215 @@
+"""A Library is one database plus its photo roots; `scan` runs the whole pipeline end to end."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from clusterfaces import crawl, folders, processing
+from clusterfaces.clustering import ClusterSettings, cluster_embeddings
+from clusterfaces.errors import ClusterfacesError
+from clusterfaces.faces import DEFAULT_DETECTOR, DEFAULT_MODEL, l2_normalise, load_embedder
+from clusterfaces.identities import PersonSummary, assign_people, people_with_faces
+from clusterfaces.images import DEFAULT_MAX_SIDE
+from clusterfaces.locations import default_database, default_output
+from clusterfaces.progress import NullObserver, ScanObserver
+from clusterfaces.store import Store
+
+UNCLUSTERED_FOLDER = "Unclustered"
+
+
+def default_workers() -> int:
+    """Decode/detect worker processes: one per core (the embedder runs alongside in the main process)."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+@dataclass
+class ScanOptions:
+    """Everything a scan can be told; the CLI fills it from its options."""
+
+    roots: list[Path]
+    model: str | None = None  # None: the library's model, or the default with its offline fallback
+    detector: str = DEFAULT_DETECTOR
+    max_side: int | None = DEFAULT_MAX_SIDE
+    batch_size: int = 32
+    workers: int = field(default_factory=default_workers)
+    clustering: ClusterSettings = field(default_factory=ClusterSettings)
+    link_mode: str = "symlink"
+    offline: bool = False
+
+
+@dataclass
+class PersonReport:
+    """A person in the summary: who, how many faces and photos, and their folder."""
+
+    person: PersonSummary
+    photos: list[Path]
+
+
+@dataclass
+class ScanResult:
+    """What a scan did, for the summary and for tests."""
+
+    model: str
+    detector: str
+    database: Path
+    output: Path
+    warnings: list[str] = field(default_factory=list)
+    photos_seen: int = 0
+    photos_processed: int = 0
+    photos_removed: int = 0
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[crawl.SkippedPath] = field(default_factory=list)
+    faces_total: int = 0
+    faces_new: int = 0
+    faces_clustered: int = 0
+    faces_filtered: int = 0  # too small or too uncertain to cluster
+    people: list[PersonReport] = field(default_factory=list)
+    unclustered_photos: list[Path] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+
+class Library:
+    """One database and the output folder its people are written to."""
+
+    def __init__(self, database: Path | None = None, output: Path | None = None) -> None:
+        self.database = Path(database) if database else default_database()
+        self.output = Path(output) if output else default_output()
+
+    def scan(self, options: ScanOptions, observer: ScanObserver = NullObserver()) -> ScanResult:
+        """Crawl, process what is new, cluster, and write the people folders."""
+        roots = self._checked_roots(options.roots)
+        result = ScanResult(model=options.model or DEFAULT_MODEL, detector=options.detector,
+                            database=self.database, output=self.output)
+        clock = time.perf_counter()
+        with Store(self.database) as store:
+            model = options.model or store.last_model() or DEFAULT_MODEL
+            observer.start("crawl", None)
+            found, result.skipped = self._crawl(roots, observer)
+            result.photos_seen = len(found)
+            known = store.photos_under(roots)
+            todo = processing.files_to_process(found, known, model)
+            result.seconds["crawl"] = time.perf_counter() - clock
+
+            run_id = store.start_run(roots, model, options.detector, self._settings(options))
+            try:
+                if todo:
+                    observer.start("model", None)
+                    embedder, warning = load_embedder(model, options.model is not None, not options.offline)
+                    if warning:
+                        result.warnings.append(warning)
+                        observer.warn(warning)
+                        model = embedder.model_name
+                        todo = processing.files_to_process(found, known, model)
+                    settings = processing.DetectionSettings(options.detector, model, options.max_side,
+                                                            not options.offline)
+                    started = time.perf_counter()
+                    stats = processing.process_photos(
+                        todo, store, embedder, settings, run_id,
+                        batch_size=options.batch_size, workers=options.workers, observer=observer,
+                    )
+                    result.seconds.update({k: v for k, v in stats.seconds.items() if v})
+                    result.seconds["processing (wall)"] = time.perf_counter() - started
+                    result.photos_processed = stats.photos
+                    result.faces_new = stats.faces
+                result.model = model
+                present = {file.path for file in found}
+                gone = [record.id for path, record in known.items() if path not in present]
+                with store.transaction():
+                    result.photos_removed = store.remove_photos(gone)
+                    store.mark_seen((known[f.path].id for f in found if f.path in known and f not in todo), run_id)
+
+                clock = time.perf_counter()
+                observer.start("cluster", None)
+                self._cluster(store, model, roots, options.clustering, run_id, result)
+                result.seconds["cluster"] = time.perf_counter() - clock
+
+                clock = time.perf_counter()
+                observer.start("report", None)
+                self._write_folders(store, roots, options.link_mode, result)
+                result.unreadable = store.unreadable_photos(roots)
+                result.seconds["report"] = time.perf_counter() - clock
+            except BaseException:
+                store.finish_run(run_id, {}, status="interrupted")
+                raise
+            store.finish_run(run_id, self._summary(result))
+        return result
+
+    def _checked_roots(self, roots: list[Path]) -> list[Path]:
+        if not roots:
+            raise ClusterfacesError("give at least one folder of photos to scan")
+        checked = []
+        output = Path(os.path.abspath(self.output))
+        for root in roots:
+            path = Path(os.path.abspath(os.path.expanduser(root)))
+            if not path.is_dir():
+                raise ClusterfacesError(f"{root} is not a folder (give the folder that holds your photos)")
+            if path == output or output in path.parents:
+                raise ClusterfacesError(
+                    f"the output folder {output} contains the photo folder {path}: choose another --out"
+                )
+            checked.append(path)
+        return checked
+
+    def _crawl(self, roots: list[Path], observer: ScanObserver) -> tuple[list[crawl.FoundFile], list]:
+        found, skipped = [], []
+        output = Path(os.path.abspath(self.output))
+
+        def skip_folder(folder: Path) -> bool:
+            return folder == output or folders.is_output_folder(folder)
+
+        for item in crawl.crawl(roots, skip_folder):
+            if isinstance(item, crawl.FoundFile):
+                found.append(item)
+                observer.advance("crawl", 1)
+            else:
+                skipped.append(item)
+        return found, skipped
+
+    def _cluster(self, store: Store, model: str, roots: list[Path], settings: ClusterSettings, run_id: int,
+                 result: ScanResult) -> None:
+        faces = store.load_faces(model, roots)
+        usable = (faces.sizes >= settings.min_face_size) & (faces.scores >= settings.min_score)
+        labels = np.full(len(faces.ids), -1, dtype=np.int64)
+        if usable.any():
+            labels[usable] = cluster_embeddings(l2_normalise(faces.embeddings[usable]), settings, model)
+        assign_people(store, model, faces.ids, labels, faces.person_ids, run_id)
+        result.faces_total = len(faces.ids)
+        result.faces_filtered = int((~usable).sum())
+        result.faces_clustered = int((labels >= 0).sum())
+        result.settings["clustering"] = asdict(settings.resolved(int(usable.sum()), model))
+        stored = store.load_faces(model, roots)  # after assignment: each face's person id
+        person_of_face = dict(zip(stored.ids.tolist(), stored.person_ids.tolist()))
+        photo_of_face = dict(store.face_photos(stored.ids.tolist()))
+        result.people = [
+            PersonReport(person, sorted({photo_of_face[f] for f in person.face_ids}))
+            for person in people_with_faces(store, model, stored.ids, stored.person_ids)
+        ]
+        result.unclustered_photos = sorted({
+            photo_of_face[int(f)] for f, ok in zip(faces.ids, usable) if ok and person_of_face[int(f)] == 0
+        })
+
+    def _write_folders(self, store: Store, roots: list[Path], link_mode: str, result: ScanResult) -> None:
+        wanted = [folders.PersonFolder(p.person.label, tuple(p.photos)) for p in result.people if not p.person.ignored]
+        if result.unclustered_photos:
+            wanted.append(folders.PersonFolder(UNCLUSTERED_FOLDER, tuple(result.unclustered_photos)))
+        result.settings["folders"] = asdict(folders.write_people_folders(self.output, wanted, roots, link_mode))
+
+    @staticmethod
+    def _settings(options: ScanOptions) -> dict:
+        return {"max_side": options.max_side, "batch_size": options.batch_size,
+                "clustering": asdict(options.clustering), "link_mode": options.link_mode}
+
+    @staticmethod
+    def _summary(result: ScanResult) -> dict:
+        return {
+            "photos_seen": result.photos_seen, "photos_processed": result.photos_processed,
+            "photos_removed": result.photos_removed, "unreadable": len(result.unreadable),
+            "faces": result.faces_total, "faces_new": result.faces_new, "people": len(result.people),
+            "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        }

@@ -1,0 +1,185 @@
+"""Turning new photos into stored faces: hash, decode and detect in workers, embed in batches, commit."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clusterfaces.crawl import FoundFile, content_hash
+from clusterfaces.errors import UnreadableImage
+from clusterfaces.faces import DetectedFace, FaceDetector, FaceEmbedder
+from clusterfaces.images import decode_image
+from clusterfaces.progress import NullObserver, ScanObserver
+from clusterfaces.store import FaceRow, Store
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """What a worker needs to turn a file into detected, aligned faces."""
+
+    detector: str
+    model: str
+    max_side: int | None
+    allow_download: bool = True
+
+
+@dataclass
+class PhotoResult:
+    """One file after hashing, decoding and detection (crops not yet embedded)."""
+
+    file: FoundFile
+    content_hash: str | None
+    faces: list[DetectedFace]
+    dimensions: tuple[int, int] | None = None
+    reason: str | None = None  # set when the photo is unreadable
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ProcessingStats:
+    """What processing did, for the summary."""
+
+    photos: int = 0
+    unreadable: int = 0
+    faces: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: {"hash": 0.0, "decode": 0.0, "detect": 0.0,
+                                                                "embed": 0.0, "store": 0.0})
+
+
+_worker_detector: FaceDetector | None = None
+_worker_settings: DetectionSettings | None = None
+
+
+def _init_worker(settings: DetectionSettings) -> None:
+    global _worker_detector, _worker_settings
+    _worker_settings = settings
+    _worker_detector = FaceDetector(settings.detector, settings.model, settings.allow_download)
+
+
+def _analyse_in_worker(file: FoundFile) -> PhotoResult:
+    assert _worker_detector is not None and _worker_settings is not None
+    return analyse_photo(file, _worker_detector, _worker_settings.max_side)
+
+
+def analyse_photo(file: FoundFile, detector: FaceDetector, max_side: int | None) -> PhotoResult:
+    """Hash, decode and detect one file; an unreadable file gets its reason, never an exception."""
+    seconds = {}
+    start = time.perf_counter()
+    try:
+        digest = content_hash(file.path)
+    except OSError as error:
+        reason = "permission denied" if isinstance(error, PermissionError) else f"cannot read file: {error.strerror}"
+        return PhotoResult(file, None, [], reason=reason)
+    seconds["hash"] = time.perf_counter() - start
+    try:
+        image = decode_image(file.path, max_side)
+    except UnreadableImage as error:
+        return PhotoResult(file, digest, [], reason=str(error), seconds=seconds)
+    seconds["decode"] = time.perf_counter() - start - seconds["hash"]
+    mark = time.perf_counter()
+    faces = detector.detect_faces(image)
+    seconds["detect"] = time.perf_counter() - mark
+    return PhotoResult(file, digest, faces, dimensions=image.original_size, seconds=seconds)
+
+
+def _analysed(files: list[FoundFile], settings: DetectionSettings, workers: int) -> Iterator[PhotoResult]:
+    """Results in input order, from worker processes when workers > 0, with a bounded backlog."""
+    if workers <= 0 or len(files) < 2:
+        detector = FaceDetector(settings.detector, settings.model, settings.allow_download)
+        for file in files:
+            yield analyse_photo(file, detector, settings.max_side)
+        return
+    # spawn, not fork: the parent may already hold TensorFlow threads, which fork would break.
+    context = multiprocessing.get_context("spawn")
+    backlog = 4 * workers  # bounds memory: at most this many photos' crops wait for the embedder
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings,))
+    pending: deque[Future[PhotoResult]] = deque()
+    remaining = iter(files)
+    try:
+        for file in remaining:
+            pending.append(pool.submit(_analyse_in_worker, file))
+            if len(pending) >= backlog:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def process_photos(
+    files: Iterable[FoundFile], store: Store, embedder: FaceEmbedder, settings: DetectionSettings,
+    run_id: int, *, batch_size: int = 32, workers: int = 0, observer: ScanObserver = NullObserver(),
+) -> ProcessingStats:
+    """Detect, embed and store every file; each batch is committed as soon as it is embedded.
+
+    An interrupted run keeps every committed batch, and the next scan picks up the rest.
+    """
+    files = list(files)
+    stats = ProcessingStats()
+    observer.start("detect", len(files))
+    waiting: list[PhotoResult] = []
+    waiting_faces = 0
+
+    def flush() -> None:
+        nonlocal waiting_faces
+        crops = [face.crop for result in waiting for face in result.faces]
+        start = time.perf_counter()
+        vectors = embedder.embed_faces(crops)
+        stats.seconds["embed"] += time.perf_counter() - start
+        start = time.perf_counter()
+        with store.transaction():
+            position = 0
+            for result in waiting:
+                rows = []
+                for face in result.faces:
+                    rows.append(FaceRow(face.box, face.landmarks, face.score, vectors[position]))
+                    position += 1
+                _save(store, result, rows, settings, embedder.model_name, run_id)
+        stats.seconds["store"] += time.perf_counter() - start
+        observer.advance("embed", len(crops))
+        waiting.clear()
+        waiting_faces = 0
+
+    for result in _analysed(files, settings, workers):
+        for stage, seconds in result.seconds.items():
+            stats.seconds[stage] += seconds
+        stats.photos += 1
+        stats.unreadable += result.reason is not None
+        stats.faces += len(result.faces)
+        waiting.append(result)
+        waiting_faces += len(result.faces)
+        observer.advance("detect", 1)
+        if result.faces:
+            observer.grow("embed", len(result.faces))
+        if waiting_faces >= batch_size:
+            flush()
+    if waiting:
+        flush()
+    return stats
+
+
+def _save(store: Store, result: PhotoResult, rows: list[FaceRow], settings: DetectionSettings,
+          model: str, run_id: int) -> None:
+    file = result.file
+    if result.reason is not None:
+        store.save_photo(file.path, file.size, file.mtime_ns, result.content_hash, run_id,
+                         status="unreadable", reason=result.reason)
+        return
+    store.save_photo(file.path, file.size, file.mtime_ns, result.content_hash, run_id, status="done",
+                     dimensions=result.dimensions, model=model, detector=settings.detector, faces=rows)
+
+
+def files_to_process(found: Iterable[FoundFile], known: dict[Path, object], model: str) -> list[FoundFile]:
+    """The files that are new, changed (size or mtime), or were processed with another model."""
+    todo = []
+    for file in found:
+        record = known.get(file.path)
+        if (record is None or record.size != file.size or record.mtime_ns != file.mtime_ns
+                or (record.status == "done" and record.model != model)):
+            todo.append(file)
+    return todo

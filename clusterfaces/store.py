@@ -1,0 +1,363 @@
+"""The SQLite database: schema, migrations and every query (the only module that writes SQL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clusterfaces.errors import DatabaseError
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(function: Migration) -> Migration:
+    """Register a schema step. Steps run once each, in definition order; never edit an applied one."""
+    MIGRATIONS.append((function.__name__, function))
+    return function
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run several statements inside the caller's transaction (executescript would commit it)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            status TEXT NOT NULL DEFAULT 'running',   -- running, finished, interrupted, failed
+            roots TEXT NOT NULL,                      -- JSON list of root paths
+            model TEXT NOT NULL,
+            detector TEXT NOT NULL,
+            settings TEXT NOT NULL DEFAULT '{}',      -- JSON: clustering and detection parameters
+            summary TEXT NOT NULL DEFAULT '{}'        -- JSON: counts and stage timings
+        );
+        -- Paths are stored as the file system's bytes so that any file name round-trips exactly.
+        CREATE TABLE photos (
+            id INTEGER PRIMARY KEY,
+            path BLOB NOT NULL UNIQUE,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            content_hash TEXT,
+            status TEXT NOT NULL,                     -- done, unreadable
+            reason TEXT,                              -- why it is unreadable
+            width INTEGER,
+            height INTEGER,
+            model TEXT,                               -- model and detector the photo was processed with
+            detector TEXT,
+            processed_run INTEGER REFERENCES runs(id),
+            seen_run INTEGER REFERENCES runs(id)
+        );
+        CREATE INDEX photos_hash ON photos(content_hash);
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT,
+            ignored INTEGER NOT NULL DEFAULT 0,
+            model TEXT NOT NULL,
+            created_run INTEGER REFERENCES runs(id)
+        );
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL, h INTEGER NOT NULL,
+            landmarks TEXT NOT NULL,                  -- JSON [[x, y], ...] in full-size pixels
+            score REAL NOT NULL,
+            model TEXT NOT NULL,
+            detector TEXT NOT NULL,
+            embedding BLOB NOT NULL,                  -- float32 little-endian, as the model gave it
+            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+            created_run INTEGER REFERENCES runs(id)
+        );
+        CREATE INDEX faces_photo ON faces(photo_id);
+        CREATE INDEX faces_person ON faces(person_id);
+        CREATE INDEX faces_model ON faces(model);
+        """
+    )
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """What the database knows about one file."""
+
+    id: int
+    path: Path
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    status: str
+    reason: str | None
+    model: str | None
+
+
+@dataclass(frozen=True)
+class FaceRow:
+    """A face to store: where it is, how sure the detector was, and its embedding."""
+
+    box: tuple[int, int, int, int]
+    landmarks: list[tuple[float, float]]
+    score: float
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class StoredFaces:
+    """Faces of one model loaded for clustering: ids, vectors and what filters need."""
+
+    ids: np.ndarray  # int64
+    embeddings: np.ndarray  # float32 (n, d), as stored
+    scores: np.ndarray
+    sizes: np.ndarray  # shorter side of the box in pixels
+    person_ids: np.ndarray  # int64, 0 where none
+
+
+def _path_key(path: Path) -> bytes:
+    return os.fsencode(path)
+
+
+class Store:
+    """One open database. Use as a context manager; commits happen where the caller says."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.path.exists()
+            if created:
+                # Embeddings are biometric data: the database is readable by its owner only.
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise DatabaseError(
+                f"{self.path} is not a usable clusterfaces database ({error}); "
+                "move it aside (it is never overwritten) or choose another with --db"
+            ) from None
+        except OSError as error:
+            raise DatabaseError(f"cannot open database {self.path}: {error.strerror}") from None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- schema -----------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+        applied = {row[0] for row in self.db.execute("SELECT name FROM schema_migrations")}
+        known = {name for name, _ in MIGRATIONS}
+        if applied - known:
+            newer = ", ".join(sorted(applied - known))
+            raise DatabaseError(
+                f"{self.path} was written by a newer clusterfaces (schema steps {newer}); "
+                "upgrade clusterfaces to use it"
+            )
+        for name, step in MIGRATIONS:
+            if name in applied:
+                continue
+            with self.transaction():
+                step(self.db)
+                self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, time.time()))
+
+    def transaction(self) -> _Transaction:
+        """A write transaction: committed on success, rolled back on any exception."""
+        return _Transaction(self.db)
+
+    # --- runs -------------------------------------------------------------------------------
+    def start_run(self, roots: Iterable[Path], model: str, detector: str, settings: dict) -> int:
+        # Runs that never finished were interrupted (Ctrl-C, kill, crash): say so in their row.
+        self.db.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+        cursor = self.db.execute(
+            "INSERT INTO runs (started_at, roots, model, detector, settings) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), json.dumps([os.fsdecode(r) for r in roots]), model, detector, json.dumps(settings)),
+        )
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, summary: dict, status: str = "finished") -> None:
+        self.db.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
+            (time.time(), status, json.dumps(summary), run_id),
+        )
+
+    def last_model(self) -> str | None:
+        """The recognition model of the last finished run: a library keeps its model unless told."""
+        row = self.db.execute("SELECT model FROM runs WHERE status = 'finished' ORDER BY id DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    # --- photos -----------------------------------------------------------------------------
+    def photos_under(self, roots: Iterable[Path]) -> dict[Path, PhotoRecord]:
+        """Every photo the database holds below any of the roots, by path."""
+        records = {}
+        for root in roots:
+            prefix = _path_key(root).rstrip(b"/") + b"/"
+            rows = self.db.execute(
+                "SELECT id, path, size, mtime_ns, content_hash, status, reason, model FROM photos "
+                "WHERE substr(path, 1, ?) = ?",
+                (len(prefix), prefix),
+            )
+            for row in rows:
+                path = Path(os.fsdecode(row[1]))
+                records[path] = PhotoRecord(row[0], path, *row[2:])
+        return records
+
+    def save_photo(
+        self, path: Path, size: int, mtime_ns: int, content_hash: str | None, run_id: int, *,
+        status: str, reason: str | None = None, dimensions: tuple[int, int] | None = None,
+        model: str | None = None, detector: str | None = None, faces: Iterable[FaceRow] = (),
+    ) -> int:
+        """Record one processed photo and its faces, replacing what was stored for that path."""
+        key = _path_key(path)
+        width, height = dimensions or (None, None)
+        self.db.execute("DELETE FROM photos WHERE path = ?", (key,))
+        photo_id = self.db.execute(
+            "INSERT INTO photos (path, size, mtime_ns, content_hash, status, reason, width, height, model,"
+            " detector, processed_run, seen_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, size, mtime_ns, content_hash, status, reason, width, height, model, detector, run_id, run_id),
+        ).lastrowid
+        self.db.executemany(
+            "INSERT INTO faces (photo_id, x, y, w, h, landmarks, score, model, detector, embedding, created_run)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (photo_id, *face.box, json.dumps(face.landmarks), face.score, model, detector,
+                 np.asarray(face.embedding, dtype="<f4").tobytes(), run_id)
+                for face in faces
+            ],
+        )
+        return int(photo_id)
+
+    def mark_seen(self, photo_ids: Iterable[int], run_id: int) -> None:
+        self.db.executemany("UPDATE photos SET seen_run = ? WHERE id = ?", ((run_id, i) for i in photo_ids))
+
+    def remove_photos(self, photo_ids: Iterable[int]) -> int:
+        """Forget photos that are gone from disk (their faces go with them)."""
+        ids = list(photo_ids)
+        self.db.executemany("DELETE FROM photos WHERE id = ?", ((i,) for i in ids))
+        return len(ids)
+
+    def unreadable_photos(self, roots: Iterable[Path]) -> list[tuple[Path, str]]:
+        return sorted(
+            (record.path, record.reason or "unknown reason")
+            for record in self.photos_under(roots).values()
+            if record.status == "unreadable"
+        )
+
+    # --- faces ------------------------------------------------------------------------------
+    def load_faces(self, model: str, roots: Iterable[Path]) -> StoredFaces:
+        """Every face embedded with `model` in photos below the roots."""
+        ids, vectors, scores, sizes, people = [], [], [], [], []
+        for root in roots:
+            prefix = _path_key(root).rstrip(b"/") + b"/"
+            rows = self.db.execute(
+                "SELECT f.id, f.embedding, f.score, min(f.w, f.h), coalesce(f.person_id, 0) FROM faces f "
+                "JOIN photos p ON p.id = f.photo_id WHERE f.model = ? AND substr(p.path, 1, ?) = ? ORDER BY f.id",
+                (model, len(prefix), prefix),
+            )
+            for face_id, blob, score, size, person in rows:
+                ids.append(face_id)
+                vectors.append(np.frombuffer(blob, dtype="<f4"))
+                scores.append(score)
+                sizes.append(size)
+                people.append(person)
+        dim = len(vectors[0]) if vectors else 0
+        return StoredFaces(
+            ids=np.asarray(ids, dtype=np.int64),
+            embeddings=np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32),
+            scores=np.asarray(scores, dtype=np.float32),
+            sizes=np.asarray(sizes, dtype=np.int64),
+            person_ids=np.asarray(people, dtype=np.int64),
+        )
+
+    def face_photos(self, face_ids: Iterable[int]) -> Iterator[tuple[int, Path]]:
+        """(face id, photo path) pairs for the given faces."""
+        ids = list(face_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for face_id, path in self.db.execute(
+                f"SELECT f.id, p.path FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id IN ({marks})", chunk
+            ):
+                yield face_id, Path(os.fsdecode(path))
+
+    def face_boxes(self, face_ids: Iterable[int]) -> dict[int, tuple[Path, tuple[int, int, int, int]]]:
+        """Each face's photo path and (x, y, w, h) box."""
+        ids = list(face_ids)
+        boxes = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for face_id, path, x, y, w, h in self.db.execute(
+                f"SELECT f.id, p.path, f.x, f.y, f.w, f.h FROM faces f JOIN photos p ON p.id = f.photo_id "
+                f"WHERE f.id IN ({marks})", chunk
+            ):
+                boxes[face_id] = (Path(os.fsdecode(path)), (x, y, w, h))
+        return boxes
+
+    def count_faces(self, roots: Iterable[Path]) -> int:
+        total = 0
+        for root in roots:
+            prefix = _path_key(root).rstrip(b"/") + b"/"
+            total += self.db.execute(
+                "SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id WHERE substr(p.path, 1, ?) = ?",
+                (len(prefix), prefix),
+            ).fetchone()[0]
+        return total
+
+    # --- people -----------------------------------------------------------------------------
+    def people(self, model: str) -> list[tuple[int, str | None, bool]]:
+        return [
+            (row[0], row[1], bool(row[2]))
+            for row in self.db.execute("SELECT id, name, ignored FROM people WHERE model = ? ORDER BY id", (model,))
+        ]
+
+    def new_person(self, model: str, run_id: int | None) -> int:
+        return int(self.db.execute(
+            "INSERT INTO people (model, created_run) VALUES (?, ?)", (model, run_id)
+        ).lastrowid)
+
+    def assign_faces(self, assignments: Iterable[tuple[int, int | None]]) -> None:
+        """Set each face's person (None: no person)."""
+        self.db.executemany("UPDATE faces SET person_id = ? WHERE id = ?", ((p, f) for f, p in assignments))
+
+    def delete_people_without_faces(self, model: str) -> None:
+        # Unnamed, unignored people with no faces left carry no user work: they can go.
+        self.db.execute(
+            "DELETE FROM people WHERE model = ? AND name IS NULL AND ignored = 0 "
+            "AND id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL)",
+            (model,),
+        )
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
