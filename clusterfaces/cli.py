@@ -109,10 +109,11 @@ def run() -> None:
     try:
         app(standalone_mode=False)
     except ClusterfacesError as error:
-        errors.print(f"[red]error:[/] {escape(str(error))}")
+        errors.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        errors.print("interrupted: everything processed so far is saved; run the same command again to finish")
+        errors.print("interrupted: everything processed so far is saved; run the same command again to finish",
+                     soft_wrap=True)
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)

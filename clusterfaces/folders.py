@@ -201,9 +201,10 @@ def _save_manifest(out: Path, entries: Sequence[_Entry], folders: set[str]) -> N
 
 
 def _listing(folder: Path) -> dict[str, os.DirEntry]:
+    """The folder's entries by NFC name (macOS HFS+ hands back the NFD form of the names it stores)."""
     try:
         with os.scandir(folder) as it:
-            return {e.name: e for e in it}
+            return {unicodedata.normalize("NFC", e.name): e for e in it}
     except OSError as err:
         raise _error("list", folder, err) from err
 
@@ -230,8 +231,17 @@ def _recognise(full: str, st: os.stat_result, candidates: Sequence[_Entry]) -> _
     return None
 
 
+def _removable(full: str, st: os.stat_result, entry: _Entry, photos: set[str]) -> bool:
+    """Whether deleting the tool's file at `full` loses nothing: never a photo, never a photo's last copy."""
+    if full in photos or full == entry.target:
+        return False
+    if entry.mode == "hardlink":
+        return st.st_nlink > 1
+    return entry.mode == "symlink" or os.path.isfile(entry.target)
+
+
 def _remove(full: str, candidates: Sequence[_Entry], photos: set[str]) -> bool:
-    """Delete the link at `full` if it is still exactly what the tool made and losing it loses no photo."""
+    """Delete the link at `full` if it is still exactly what the tool made and losing it loses nothing."""
     try:
         st = os.lstat(full)
     except FileNotFoundError:
@@ -240,11 +250,7 @@ def _remove(full: str, candidates: Sequence[_Entry], photos: set[str]) -> bool:
         raise _error("inspect", full, err) from err
     try:
         entry = _recognise(full, st, candidates)
-        if entry is None or full in photos or full == entry.target:
-            return False
-        if entry.mode == "hardlink" and st.st_nlink < 2:  # the photo itself is gone: this is its last copy
-            return False
-        if entry.mode == "copy" and not os.path.isfile(entry.target):
+        if entry is None or not _removable(full, st, entry, photos):
             return False
         os.unlink(full)
     except OSError as err:
@@ -300,8 +306,8 @@ def _folder_names(folders: Sequence[PersonFolder], top: dict[str, os.DirEntry]) 
 class _Plan:
     """Decides, folder by folder, which links stay, which are created and which of ours are replaced."""
 
-    def __init__(self, out: Path, old: dict[str, list[_Entry]], mode: str) -> None:
-        self.out, self.old, self.mode = out, old, mode
+    def __init__(self, out: Path, old: dict[str, list[_Entry]], mode: str, photos: set[str]) -> None:
+        self.out, self.old, self.mode, self.photos = out, old, mode, photos
         self.kept: list[_Entry] = []
         self.new: list[_Entry] = []
         self.replace: list[str] = []
@@ -319,7 +325,7 @@ class _Plan:
     def folder(self, folder: str, listing: dict[str, os.DirEntry], wanted: dict[str, str]) -> None:
         """Plan the links of one folder: `wanted` maps photo path to link name."""
         self.name, self.listing, self.keys = folder, listing, {name.casefold() for name in listing}
-        self.assigned: set[str] = set()
+        self.assigned = set()
         pending = []
         for src, name in sorted(wanted.items(), key=lambda item: item[1]):
             pending.append((src, name, self.judge(name, src)))
@@ -329,7 +335,9 @@ class _Plan:
             if verdict == "taken":  # something the tool did not make is there: pick another name
                 stem, ext = _split_ext(name)
                 candidates = [_hashed(stem, ext, _digest(src)[:n]) for n in _HASH_LENGTHS]
-                candidates += [f"{stem}~{i}{ext}" for i in range(2, len(self.keys) + len(wanted) + 3)]
+                room = MAX_BYTES - 12 - len(ext.encode())
+                short = _fit(stem, room, room)
+                candidates += [f"{short}~{i}{ext}" for i in range(2, len(self.keys) + len(wanted) + 3)]
                 name, verdict = next((c, v) for c in candidates if (v := self.judge(c, src)) != "taken")
                 self.assigned.add(name.casefold())
             rel = f"{folder}/{name}"
@@ -354,12 +362,12 @@ class _Plan:
             return "taken"
         full = os.path.join(self.out, self.name, name)
         try:
-            st = self.listing[name].stat(follow_symlinks=False)
+            st = os.lstat(full)
             mine = _recognise(full, st, self.old[rel])
         except OSError as err:
             raise _error("inspect", full, err) from err
-        if mine is None:
-            return "taken"
+        if mine is None or not _removable(full, st, mine, self.photos):
+            return "taken"  # not ours, or ours but the last copy of a photo: leave it and pick another name
         if mine.target != src or mine.mode != self.mode:
             return "replace"
         if self.mode == "hardlink" and not _same_file(st, src):
@@ -389,7 +397,7 @@ def write_people_folders(out_dir: Path, folders: Sequence[PersonFolder], roots: 
     names = _folder_names(folders, top)
     photo_names = link_names([p for pf in folders for p in pf.photos], roots)
     photos = {os.path.abspath(p) for p in photo_names}
-    plan = _Plan(out, old, link_mode)
+    plan = _Plan(out, old, link_mode, photos)
     for folder, pf in zip(names, folders, strict=True):
         listing = _listing(out / folder) if folder in top else {}
         plan.folder(folder, listing, {os.path.abspath(p): photo_names[p] for p in pf.photos})

@@ -249,6 +249,24 @@ def test_changing_mode_replaces_own_links(tmp_path: Path, library: tuple[Path, d
     assert link.read_bytes() == b"edited photo"
 
 
+def test_photo_saved_as_a_new_file_keeps_the_old_hard_link(
+        tmp_path: Path, library: tuple[Path, dict[str, Path]]) -> None:
+    root, photos = library
+    out = tmp_path / "out"
+    people = [PersonFolder("P", (photos["top.png"],))]
+    write_people_folders(out, people, [root], link_mode="hardlink")
+    old_bytes = photos["top.png"].read_bytes()
+    edited = tmp_path / "edited.png"
+    edited.write_bytes(b"edited and saved atomically")
+    os.replace(edited, photos["top.png"])  # the old version now lives only in the output folder
+    stats = write_people_folders(out, people, [root], link_mode="hardlink")
+    assert (stats.created, stats.removed) == (1, 0)
+    files = link_files(out / "P")
+    assert files.pop("top.png").read_bytes() == old_bytes
+    (new_link,) = files.values()
+    assert new_link.stat().st_ino == photos["top.png"].stat().st_ino
+
+
 def test_existing_user_file_at_link_path_is_left_alone(
         tmp_path: Path, library: tuple[Path, dict[str, Path]]) -> None:
     root, photos = library
@@ -372,12 +390,13 @@ def test_output_folder_must_not_contain_the_photos(
 def test_unwritable_output_is_a_one_line_output_error(
         tmp_path: Path, library: tuple[Path, dict[str, Path]]) -> None:
     root, photos = library
-    blocker = tmp_path / "not a folder"
+    blocker = tmp_path / "not a\nfolder"  # a file where a folder should be; its name spans two lines
     blocker.write_text("file")
     with pytest.raises(OutputError) as caught:
         write_people_folders(blocker / "out", [PersonFolder("P", (photos["top.png"],))], [root])
     message = str(caught.value)
-    assert "\n" not in message and str(blocker) in message and "Not a directory" in message
+    assert "\n" not in message and "Not a directory" in message
+    assert f"cannot create folder {tmp_path}/not a\\x0afolder/out:" in message
 
 
 def test_read_only_output_is_an_output_error(tmp_path: Path, library: tuple[Path, dict[str, Path]]) -> None:

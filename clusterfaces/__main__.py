@@ -1,0 +1,3 @@
+from clusterfaces.cli import run
+
+run()

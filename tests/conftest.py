@@ -1,0 +1,39 @@
+"""Shared fixtures: where the test photos are, and isolated homes for the database and weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_data() -> Path:
+    """../shared beside the checkout, or $CLUSTERFACES_TEST_DATA."""
+    return Path(os.environ.get("CLUSTERFACES_TEST_DATA", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_photos() -> Path:
+    path = shared_data() / "photos"
+    if not (path / "labels.json").is_file():
+        pytest.skip(f"test photos not found at {path} (set CLUSTERFACES_TEST_DATA to the shared folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_dev_faces() -> Path:
+    path = shared_data() / "faces" / "dev"
+    if not path.is_dir():
+        pytest.skip(f"face crops not found at {path} (set CLUSTERFACES_TEST_DATA to the shared folder)")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_homes(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep tests away from the user's database and weights; weights are staged once per session."""
+    home = tmp_path_factory.mktemp("homes")
+    os.environ["CLUSTERFACES_HOME"] = str(home / "clusterfaces")
+    os.environ.setdefault("DEEPFACE_HOME", str(home / "deepface"))
