@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from clusterfaces.faces import FaceModel
+from clusterfaces.faces import FaceDetector
 from clusterfaces.images import decode_image
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     labels = json.loads((args.photos / "labels.json").read_text())["photos"]
     rows = []
     for detector in args.detectors:
-        model = FaceModel("Dlib", detector)
+        model = FaceDetector(detector, "Dlib")
         model.detect_faces(decode_image(args.photos / next(iter(labels)), 400))  # warm-up
         for side in args.sides:
             found = extra = expected = 0

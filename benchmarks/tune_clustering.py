@@ -66,7 +66,7 @@ def main() -> None:
               f"noise {row['unclustered']:.2f} B3 P/R/F {row['bcubed']['precision']:.3f}/{row['bcubed']['recall']:.3f}/"
               f"{row['bcubed']['f1']:.3f} pairP {row['pairwise']['precision']:.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"faces": len(truth), "people": len(set(truth)), "rows": rows}, indent=1))
+    args.out.write_text(json.dumps({"faces": len(truth), "people": len(set(truth)), "rows": rows[:40]}, indent=1))
 
 
 if __name__ == "__main__":

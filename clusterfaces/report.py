@@ -46,7 +46,7 @@ class RichObserver:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for stage, task in self.tasks.items():
+        for task in self.tasks.values():
             if self.progress.tasks[task].total is None:
                 self.progress.update(task, total=self.progress.tasks[task].completed or 1,
                                      completed=self.progress.tasks[task].completed or 1)

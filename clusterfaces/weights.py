@@ -36,7 +36,9 @@ DETECTOR_WEIGHTS = {
 # Dlib model and dlib detector run without any download.
 SHIPPED_DLIB_FILES = ("dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat")
 
-_DOWNLOAD_FAILURE = re.compile(r"downloading (?P<file>\S+) from (?P<urls>.+?)\. Consider downloading it manually to (?P<target>\S+?)\.?$")
+_DOWNLOAD_FAILURE = re.compile(
+    r"downloading (?P<file>\S+) from (?P<urls>.+?)\. Consider downloading it manually to (?P<target>\S+?)\.?$"
+)
 
 
 def weights_dir() -> Path:

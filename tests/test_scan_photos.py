@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterfaces.library import Library, ScanOptions, UNCLUSTERED_FOLDER
+from clusterfaces.library import UNCLUSTERED_FOLDER, Library, ScanOptions
 
 
 def folder_contents(out: Path, root: Path) -> dict[str, set[str]]:
