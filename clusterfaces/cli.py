@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,27 @@ app = typer.Typer(
 )
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
+
+
+INTERRUPTED = 130
+
+
+def user_facing(command: Callable[..., None]) -> Callable[..., None]:
+    """User errors become one line and exit 1; Ctrl-C says what was kept and exits 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args: object, **kwargs: object) -> None:
+        try:
+            command(*args, **kwargs)
+        except ClusterfacesError as error:
+            errors.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            errors.print("interrupted: everything processed so far is saved; run the same command again to finish",
+                         soft_wrap=True)
+            raise typer.Exit(INTERRUPTED) from None
+
+    return wrapper
 
 
 def _version(value: bool) -> None:
@@ -49,6 +71,7 @@ def _choice(value: str | None, allowed: tuple[str, ...], option: str) -> str | N
 
 
 @app.command()
+@user_facing
 def scan(
     roots: Annotated[list[Path], typer.Argument(help="Folders of photos to scan (recursively).", show_default=False)],
     db: Annotated[Path | None, typer.Option(help="Database file [default: in the user data folder].")] = None,
@@ -105,27 +128,8 @@ def scan(
 
 
 def run() -> None:
-    """Console entry point: user errors are one line, Ctrl-C is a clean stop."""
-    try:
-        app(standalone_mode=False)
-    except ClusterfacesError as error:
-        errors.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        errors.print("interrupted: everything processed so far is saved; run the same command again to finish",
-                     soft_wrap=True)
-        sys.exit(130)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except Exception as error:  # click usage errors
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    """Console entry point."""
+    app()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -57,6 +58,8 @@ _worker_settings: DetectionSettings | None = None
 
 def _init_worker(settings: DetectionSettings) -> None:
     global _worker_detector, _worker_settings
+    # Ctrl-C reaches the whole process group: the main process stops the pool, workers stay quiet.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_settings = settings
     _worker_detector = FaceDetector(settings.detector, settings.model, settings.allow_download)
 
