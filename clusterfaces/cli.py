@@ -101,6 +101,8 @@ def scan(
     link_mode: Annotated[str, typer.Option(help="How person folders point at photos: symlink, hardlink or "
                                            "copy.")] = "symlink",
     offline: Annotated[bool, typer.Option(help="Never download model weights.")] = False,
+    recluster: Annotated[bool, typer.Option(help="Re-cluster every face now instead of only matching new faces "
+                                            "to known people (names and corrections are kept).")] = False,
 ) -> None:
     """Find faces in the photos, group them into people, and write one folder per person."""
     from clusterfaces.report import RichObserver, print_summary
@@ -120,6 +122,7 @@ def scan(
         ),
         link_mode=_choice(link_mode, ("symlink", "hardlink", "copy"), "--link-mode") or "symlink",
         offline=offline,
+        recluster=recluster,
     )
     library = Library(db, out)
     with RichObserver(console) as observer:

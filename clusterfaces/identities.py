@@ -1,4 +1,4 @@
-"""People: turning a fresh clustering into stable person ids that survive re-runs."""
+"""People: turning clusters into stable person ids, keeping what the user said, across every run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from clusterfaces.clustering import attach_leftovers
 from clusterfaces.store import Store
 
 
@@ -24,17 +25,18 @@ class PersonSummary:
         return self.name or f"Person {self.id:03d}"
 
 
-def match_clusters_to_people(labels: np.ndarray, previous_people: np.ndarray) -> dict[int, int]:
-    """Map new cluster labels to existing person ids by the faces they share (0 means no person).
+def match_clusters_to_people(labels: np.ndarray, previous_people: np.ndarray,
+                             taken: set[int] | None = None) -> dict[int, int]:
+    """Map cluster labels to existing person ids by the faces they share (0 means no person).
 
     Greedy on the largest overlap first: each person continues at most one cluster, and a cluster
-    inherits the person that held most of its faces.
+    inherits the person that held most of its faces. Persons in `taken` are not available.
     """
     overlap = Counter(
         (int(label), int(person)) for label, person in zip(labels, previous_people) if label >= 0 and person > 0
     )
     mapping: dict[int, int] = {}
-    taken: set[int] = set()
+    taken = set(taken or ())
     for (label, person), _ in sorted(overlap.items(), key=lambda item: (-item[1], item[0])):
         if label not in mapping and person not in taken:
             mapping[label] = person
@@ -42,20 +44,65 @@ def match_clusters_to_people(labels: np.ndarray, previous_people: np.ndarray) ->
     return mapping
 
 
-def assign_people(
-    store: Store, model: str, face_ids: np.ndarray, labels: np.ndarray, previous_people: np.ndarray, run_id: int
-) -> None:
-    """Store the clustering as people: matched clusters keep their person id, new ones get new ids.
+def people_from_clusters(vectors: np.ndarray, labels: np.ndarray, previous: np.ndarray,
+                         confirmed: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Person id for every face after a full re-clustering, keeping the user's constraints.
 
-    labels are ordered largest cluster first, so on a first run Person 001 is the largest.
+    - A confirmed face keeps its person, whatever the clustering says.
+    - A cluster holding confirmed faces of one person becomes that person; holding several, each of
+      its other faces goes to the nearest of those people (their confirmed faces' centre).
+    - Other clusters continue the person that held most of their faces before, or become new people.
+    Returns person ids (0: nobody; negative: the n-th new person, -1 for the largest) and the labels
+    of the clusters that became new people.
     """
-    mapping = match_clusters_to_people(labels, previous_people)
+    people = np.zeros(len(labels), dtype=np.int64)
+    people[confirmed] = previous[confirmed]
+    anchors: dict[int, list[int]] = {}
+    for label in np.unique(labels[labels >= 0]):
+        members = labels == label
+        anchored = sorted(set(previous[members & confirmed].tolist()) - {0})
+        if anchored:
+            anchors[int(label)] = anchored
+    centres = {}
+    for person in {p for persons in anchors.values() for p in persons}:
+        centre = vectors[confirmed & (previous == person)].mean(axis=0)
+        centres[person] = centre / (np.linalg.norm(centre) or 1.0)
+    for label, persons in anchors.items():
+        free = np.flatnonzero((labels == label) & ~confirmed)
+        if len(persons) == 1:
+            people[free] = persons[0]
+        elif len(free):
+            stacked = np.vstack([centres[p] for p in persons])
+            people[free] = np.asarray(persons)[(vectors[free] @ stacked.T).argmax(axis=1)]
+    unanchored = np.isin(labels, list(anchors), invert=True) & (labels >= 0)
+    taken = {p for persons in anchors.values() for p in persons}
+    mapping = match_clusters_to_people(np.where(unanchored & ~confirmed, labels, -1), previous, taken)
+    new_labels = sorted({int(x) for x in labels[unanchored]} - set(mapping))
+    for label, person in mapping.items():
+        people[(labels == label) & ~confirmed] = person
+    for rank, label in enumerate(new_labels, start=1):
+        people[(labels == label) & ~confirmed] = -rank
+    return people, new_labels
+
+
+def attach_to_people(vectors: np.ndarray, people: np.ndarray, max_distance: float) -> np.ndarray:
+    """Between re-clusterings: give each face without a person to the nearest person, if clearly close."""
+    labels = np.where(people > 0, people, -1)
+    attached = attach_leftovers(vectors, labels, max_distance)
+    return np.where(attached > 0, attached, 0)
+
+
+def store_people(store: Store, model: str, face_ids: np.ndarray, people: np.ndarray, run_id: int) -> None:
+    """Write each face's person; negative ids become new people (in order), rejected pairs are dropped."""
+    rejected = store.rejections()
     with store.transaction():
-        for label in sorted(set(int(x) for x in labels if x >= 0)):
-            if label not in mapping:
-                mapping[label] = store.new_person(model, run_id)
+        created: dict[int, int] = {}
+        for marker in sorted({int(p) for p in people if p < 0}, reverse=True):
+            created[marker] = store.new_person(model, run_id)
+        final = [created.get(int(p), int(p)) for p in people]
         store.assign_faces(
-            (int(face), mapping[int(label)] if label >= 0 else None) for face, label in zip(face_ids, labels)
+            (int(face), person if person > 0 and (int(face), person) not in rejected else None)
+            for face, person in zip(face_ids, final)
         )
         store.delete_people_without_faces(model)
 

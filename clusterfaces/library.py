@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import filelock
 import numpy as np
 
 from clusterfaces import crawl, folders, processing
 from clusterfaces.clustering import ClusterSettings, cluster_embeddings
 from clusterfaces.errors import ClusterfacesError
 from clusterfaces.faces import DEFAULT_DETECTOR, DEFAULT_MODEL, l2_normalise, load_embedder
-from clusterfaces.identities import PersonSummary, assign_people, people_with_faces
+from clusterfaces.identities import (
+    PersonSummary,
+    attach_to_people,
+    people_from_clusters,
+    people_with_faces,
+    store_people,
+)
 from clusterfaces.images import DEFAULT_MAX_SIDE
 from clusterfaces.locations import default_database, default_output
 from clusterfaces.progress import NullObserver, ScanObserver
 from clusterfaces.store import Store
 
 UNCLUSTERED_FOLDER = "Unclustered"
+# Between full re-clusterings new faces only join the people they clearly match; a full
+# re-clustering runs when this many faces wait unassigned (at least RECLUSTER_MIN_NEW, and at
+# least RECLUSTER_SHARE of the faces the last re-clustering saw), or on `scan --recluster`.
+RECLUSTER_MIN_NEW = 20
+RECLUSTER_SHARE = 0.25
 
 
 def default_workers() -> int:
@@ -40,6 +54,7 @@ class ScanOptions:
     clustering: ClusterSettings = field(default_factory=ClusterSettings)
     link_mode: str = "symlink"
     offline: bool = False
+    recluster: bool = False
 
 
 @dataclass
@@ -61,6 +76,7 @@ class ScanResult:
     warnings: list[str] = field(default_factory=list)
     photos_seen: int = 0
     photos_processed: int = 0
+    photos_reused: int = 0  # moved, renamed or duplicated: faces copied, nothing recomputed
     photos_removed: int = 0
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
     skipped: list[crawl.SkippedPath] = field(default_factory=list)
@@ -72,6 +88,7 @@ class ScanResult:
     unclustered_photos: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    reclustered: bool = False
 
 
 class Library:
@@ -87,7 +104,7 @@ class Library:
         result = ScanResult(model=options.model or DEFAULT_MODEL, detector=options.detector,
                             database=self.database, output=self.output)
         clock = time.perf_counter()
-        with Store(self.database) as store:
+        with self._exclusive(), Store(self.database) as store:
             model = options.model or store.last_model() or DEFAULT_MODEL
             observer.start("crawl", None)
             found, result.skipped = self._crawl(roots, observer)
@@ -116,6 +133,7 @@ class Library:
                     result.seconds.update({k: v for k, v in stats.seconds.items() if v})
                     result.seconds["processing (wall)"] = time.perf_counter() - started
                     result.photos_processed = stats.photos
+                    result.photos_reused = stats.reused_photos
                     result.faces_new = stats.faces
                 result.model = model
                 present = {file.path for file in found}
@@ -126,7 +144,7 @@ class Library:
 
                 clock = time.perf_counter()
                 observer.start("cluster", None)
-                self._cluster(store, model, roots, options.clustering, run_id, result)
+                self._cluster(store, model, roots, options, run_id, result)
                 result.seconds["cluster"] = time.perf_counter() - clock
 
                 clock = time.perf_counter()
@@ -139,6 +157,22 @@ class Library:
                 raise
             store.finish_run(run_id, self._summary(result))
         return result
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One scan at a time per database: a second one stops with a clear message."""
+        self.database.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.database) + ".lock", timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise ClusterfacesError(
+                f"another clusterfaces scan is using {self.database} right now; wait for it to finish"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _checked_roots(self, roots: list[Path]) -> list[Path]:
         if not roots:
@@ -154,7 +188,8 @@ class Library:
                     f"the output folder {output} contains the photo folder {path}: choose another --out"
                 )
             checked.append(path)
-        return checked
+        # A root inside another root would be walked twice: keep the outermost.
+        return [p for p in dict.fromkeys(checked) if not any(o in p.parents for o in checked)]
 
     def _crawl(self, roots: list[Path], observer: ScanObserver) -> tuple[list[crawl.FoundFile], list]:
         found, skipped = [], []
@@ -171,19 +206,34 @@ class Library:
                 skipped.append(item)
         return found, skipped
 
-    def _cluster(self, store: Store, model: str, roots: list[Path], settings: ClusterSettings, run_id: int,
+    def _cluster(self, store: Store, model: str, roots: list[Path], options: ScanOptions, run_id: int,
                  result: ScanResult) -> None:
+        """Re-cluster everything when due (or asked), else attach new faces to the people they match."""
+        settings = options.clustering
         faces = store.load_faces(model, roots)
         usable = (faces.sizes >= settings.min_face_size) & (faces.scores >= settings.min_score)
-        labels = np.full(len(faces.ids), -1, dtype=np.int64)
-        if usable.any():
-            labels[usable] = cluster_embeddings(l2_normalise(faces.embeddings[usable]), settings, model)
-        assign_people(store, model, faces.ids, labels, faces.person_ids, run_id)
+        vectors = l2_normalise(faces.embeddings)
+        resolved = settings.resolved(int(usable.sum()), model)
+        last = store.last_recluster(model)
+        waiting = usable & (faces.person_ids == 0) & (faces.created_runs > (last[0] if last else 0))
+        due = last is None or waiting.sum() >= max(RECLUSTER_MIN_NEW, RECLUSTER_SHARE * last[1])
+        result.reclustered = options.recluster or due
+        if result.reclustered:
+            labels = np.full(len(faces.ids), -1, dtype=np.int64)
+            if usable.any():
+                labels[usable] = cluster_embeddings(vectors[usable], settings, model)
+            people, _ = people_from_clusters(vectors, labels, faces.person_ids, faces.confirmed)
+            store.mark_reclustered(run_id, int(usable.sum()))
+        else:
+            people = faces.person_ids.copy()
+            people[usable] = attach_to_people(vectors[usable], people[usable], resolved.attach_distance or 0.0)
+        store_people(store, model, faces.ids, people, run_id)
         result.faces_total = len(faces.ids)
         result.faces_filtered = int((~usable).sum())
-        result.faces_clustered = int((labels >= 0).sum())
-        result.settings["clustering"] = asdict(settings.resolved(int(usable.sum()), model))
+        result.settings["clustering"] = asdict(resolved)
+
         stored = store.load_faces(model, roots)  # after assignment: each face's person id
+        result.faces_clustered = int((stored.person_ids > 0).sum())
         person_of_face = dict(zip(stored.ids.tolist(), stored.person_ids.tolist()))
         photo_of_face = dict(store.face_photos(stored.ids.tolist()))
         result.people = [
@@ -209,6 +259,7 @@ class Library:
     def _summary(result: ScanResult) -> dict:
         return {
             "photos_seen": result.photos_seen, "photos_processed": result.photos_processed,
+            "photos_reused": result.photos_reused,
             "photos_removed": result.photos_removed, "unreadable": len(result.unreadable),
             "faces": result.faces_total, "faces_new": result.faces_new, "people": len(result.people),
             "seconds": {k: round(v, 3) for k, v in result.seconds.items()},

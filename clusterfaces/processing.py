@@ -48,6 +48,8 @@ class ProcessingStats:
     photos: int = 0
     unreadable: int = 0
     faces: int = 0
+    reused_photos: int = 0  # moved, renamed or duplicate photos whose faces were copied, not recomputed
+    reused_faces: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"hash": 0.0, "decode": 0.0, "detect": 0.0,
                                                                 "embed": 0.0, "store": 0.0})
 
@@ -64,17 +66,18 @@ def _init_worker(settings: DetectionSettings) -> None:
     _worker_detector = FaceDetector(settings.detector, settings.model, settings.allow_download)
 
 
-def _analyse_in_worker(file: FoundFile) -> PhotoResult:
+def _analyse_in_worker(file: FoundFile, digest: str | None) -> PhotoResult:
     assert _worker_detector is not None and _worker_settings is not None
-    return analyse_photo(file, _worker_detector, _worker_settings.max_side)
+    return analyse_photo(file, _worker_detector, _worker_settings.max_side, digest)
 
 
-def analyse_photo(file: FoundFile, detector: FaceDetector, max_side: int | None) -> PhotoResult:
-    """Hash, decode and detect one file; an unreadable file gets its reason, never an exception."""
+def analyse_photo(file: FoundFile, detector: FaceDetector, max_side: int | None,
+                  digest: str | None = None) -> PhotoResult:
+    """Hash (unless already hashed), decode and detect one file; unreadable files get a reason, not an exception."""
     seconds = {}
     start = time.perf_counter()
     try:
-        digest = content_hash(file.path)
+        digest = digest or content_hash(file.path)
     except OSError as error:
         reason = "permission denied" if isinstance(error, PermissionError) else f"cannot read file: {error.strerror}"
         return PhotoResult(file, None, [], reason=reason)
@@ -90,12 +93,14 @@ def analyse_photo(file: FoundFile, detector: FaceDetector, max_side: int | None)
     return PhotoResult(file, digest, faces, dimensions=image.original_size, seconds=seconds)
 
 
-def _analysed(files: list[FoundFile], settings: DetectionSettings, workers: int) -> Iterator[PhotoResult]:
+def _analysed(files: Iterable[tuple[FoundFile, str | None]], settings: DetectionSettings,
+              workers: int) -> Iterator[PhotoResult]:
     """Results in input order, from worker processes when workers > 0, with a bounded backlog."""
-    if workers <= 0 or len(files) < 2:
-        detector = FaceDetector(settings.detector, settings.model, settings.allow_download)
-        for file in files:
-            yield analyse_photo(file, detector, settings.max_side)
+    if workers <= 0:
+        detector = None
+        for file, digest in files:
+            detector = detector or FaceDetector(settings.detector, settings.model, settings.allow_download)
+            yield analyse_photo(file, detector, settings.max_side, digest)
         return
     # spawn, not fork: the parent may already hold TensorFlow threads, which fork would break.
     context = multiprocessing.get_context("spawn")
@@ -104,8 +109,8 @@ def _analysed(files: list[FoundFile], settings: DetectionSettings, workers: int)
     pending: deque[Future[PhotoResult]] = deque()
     remaining = iter(files)
     try:
-        for file in remaining:
-            pending.append(pool.submit(_analyse_in_worker, file))
+        for file, digest in remaining:
+            pending.append(pool.submit(_analyse_in_worker, file, digest))
             if len(pending) >= backlog:
                 yield pending.popleft().result()
         while pending:
@@ -125,6 +130,30 @@ def process_photos(
     files = list(files)
     stats = ProcessingStats()
     observer.start("detect", len(files))
+    # A file can only be a copy of a photo already processed if some processed photo has its size:
+    # only those are hashed here, to find moved, renamed and duplicated photos before decoding them.
+    known_sizes = store.processed_sizes(embedder.model_name)
+
+    def needing_analysis() -> Iterator[tuple[FoundFile, str | None]]:
+        for file in files:
+            digest = None
+            if file.size in known_sizes:
+                start = time.perf_counter()
+                try:
+                    digest = content_hash(file.path)
+                except OSError:
+                    digest = None  # the worker records why it cannot be read
+                stats.seconds["hash"] += time.perf_counter() - start
+                source = store.processed_photo_with_hash(digest, embedder.model_name) if digest else None
+                if source is not None:
+                    with store.transaction():
+                        stats.reused_faces += store.reuse_photo(source, file.path, file.size, file.mtime_ns, run_id)
+                    stats.photos += 1
+                    stats.reused_photos += 1
+                    observer.advance("detect", 1)
+                    continue
+            yield file, digest
+
     waiting: list[PhotoResult] = []
     waiting_faces = 0
 
@@ -148,7 +177,7 @@ def process_photos(
         waiting.clear()
         waiting_faces = 0
 
-    for result in _analysed(files, settings, workers):
+    for result in _analysed(needing_analysis(), settings, workers):
         for stage, seconds in result.seconds.items():
             stats.seconds[stage] += seconds
         stats.photos += 1

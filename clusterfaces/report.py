@@ -86,7 +86,8 @@ def print_summary(console: Console, result: ScanResult) -> None:
     counts = Table.grid(padding=(0, 2))
     counts.add_column(justify="right", style="bold")
     counts.add_column()
-    counts.add_row(str(result.photos_seen), f"photos seen ({result.photos_processed} new or changed processed, "
+    reused = f", {result.photos_reused} moved or duplicate (faces reused)" if result.photos_reused else ""
+    counts.add_row(str(result.photos_seen), f"photos seen ({result.photos_processed} new or changed{reused}, "
                                             f"{result.photos_seen - result.photos_processed} unchanged)")
     if result.photos_removed:
         counts.add_row(str(result.photos_removed), "photos gone from disk, forgotten")
@@ -96,7 +97,8 @@ def print_summary(console: Console, result: ScanResult) -> None:
     counts.add_row(str(len(result.people)), f"people ({result.faces_clustered} faces grouped; "
                                             f"{len(result.unclustered_photos)} photos with ungrouped faces)")
     console.print(counts)
-    console.print(f"model [bold]{result.model}[/], detector [bold]{result.detector}[/]")
+    how = "all faces re-clustered" if result.reclustered else "new faces matched to known people (--recluster: all)"
+    console.print(f"model [bold]{result.model}[/], detector [bold]{result.detector}[/]; {how}")
 
     if result.people:
         table = Table(title="Largest people", title_justify="left")

@@ -93,6 +93,25 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m002_user_constraints(db: sqlite3.Connection) -> None:
+    # What a person said: a confirmed face stays with its person through every re-clustering, and
+    # a rejected (face, person) pair never comes back. Runs remember whether they re-clustered.
+    _run_script(
+        db,
+        """
+        ALTER TABLE faces ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE face_rejections (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            PRIMARY KEY (face_id, person_id)
+        );
+        ALTER TABLE runs ADD COLUMN reclustered INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN clustered_faces INTEGER;
+        """,
+    )
+
+
 @dataclass(frozen=True)
 class PhotoRecord:
     """What the database knows about one file."""
@@ -126,6 +145,8 @@ class StoredFaces:
     scores: np.ndarray
     sizes: np.ndarray  # shorter side of the box in pixels
     person_ids: np.ndarray  # int64, 0 where none
+    confirmed: np.ndarray  # bool: the user put this face with its person
+    created_runs: np.ndarray  # int64: the run that embedded the face
 
 
 def _path_key(path: Path) -> bytes:
@@ -197,6 +218,16 @@ class Store:
         )
         return int(cursor.lastrowid)
 
+    def last_recluster(self, model: str) -> tuple[int, int] | None:
+        """(run id, faces clustered) of the last finished run that re-clustered this model's faces."""
+        row = self.db.execute(
+            "SELECT id, coalesce(clustered_faces, 0) FROM runs WHERE status = 'finished' AND reclustered = 1"
+            " AND model = ? ORDER BY id DESC LIMIT 1", (model,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def mark_reclustered(self, run_id: int, face_count: int) -> None:
+        self.db.execute("UPDATE runs SET reclustered = 1, clustered_faces = ? WHERE id = ?", (face_count, run_id))
+
     def finish_run(self, run_id: int, summary: dict, status: str = "finished") -> None:
         self.db.execute(
             "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
@@ -249,6 +280,43 @@ class Store:
         )
         return int(photo_id)
 
+    def processed_sizes(self, model: str) -> set[int]:
+        """File sizes of the photos already processed with the model (to spot copies cheaply)."""
+        return {row[0] for row in self.db.execute(
+            "SELECT DISTINCT size FROM photos WHERE status = 'done' AND model = ?", (model,))}
+
+    def processed_photo_with_hash(self, content_hash: str, model: str) -> int | None:
+        """A photo with these exact bytes already processed with the model, if any."""
+        row = self.db.execute(
+            "SELECT id FROM photos WHERE content_hash = ? AND status = 'done' AND model = ? ORDER BY id LIMIT 1",
+            (content_hash, model),
+        ).fetchone()
+        return row[0] if row else None
+
+    def reuse_photo(self, source_id: int, path: Path, size: int, mtime_ns: int, run_id: int) -> int:
+        """Record path as holding the same bytes as photo source_id: its faces (embeddings, people and
+        all) are copied, not recomputed. Returns the number of faces copied."""
+        key = _path_key(path)
+        source_path = self.db.execute("SELECT path FROM photos WHERE id = ?", (source_id,)).fetchone()[0]
+        if source_path == key:  # same file, only its metadata changed (touched, copied back)
+            self.db.execute("UPDATE photos SET size = ?, mtime_ns = ?, seen_run = ? WHERE id = ?",
+                            (size, mtime_ns, run_id, source_id))
+            return 0
+        self.db.execute("DELETE FROM photos WHERE path = ?", (key,))
+        photo_id = self.db.execute(
+            "INSERT INTO photos (path, size, mtime_ns, content_hash, status, reason, width, height, model, detector,"
+            " processed_run, seen_run) SELECT ?, ?, ?, content_hash, status, reason, width, height, model, detector,"
+            " processed_run, ? FROM photos WHERE id = ?",
+            (key, size, mtime_ns, run_id, source_id),
+        ).lastrowid
+        return self.db.execute(
+            "INSERT INTO faces (photo_id, x, y, w, h, landmarks, score, model, detector, embedding, person_id,"
+            " created_run, confirmed) SELECT ?, x, y, w, h, landmarks, score, model, detector, embedding, person_id,"
+            " created_run, confirmed"
+            " FROM faces WHERE photo_id = ? ORDER BY id",
+            (photo_id, source_id),
+        ).rowcount
+
     def mark_seen(self, photo_ids: Iterable[int], run_id: int) -> None:
         self.db.executemany("UPDATE photos SET seen_run = ? WHERE id = ?", ((run_id, i) for i in photo_ids))
 
@@ -268,20 +336,23 @@ class Store:
     # --- faces ------------------------------------------------------------------------------
     def load_faces(self, model: str, roots: Iterable[Path]) -> StoredFaces:
         """Every face embedded with `model` in photos below the roots."""
-        ids, vectors, scores, sizes, people = [], [], [], [], []
+        ids, vectors, scores, sizes, people, confirmed, created = [], [], [], [], [], [], []
         for root in roots:
             prefix = _path_key(root).rstrip(b"/") + b"/"
             rows = self.db.execute(
-                "SELECT f.id, f.embedding, f.score, min(f.w, f.h), coalesce(f.person_id, 0) FROM faces f "
-                "JOIN photos p ON p.id = f.photo_id WHERE f.model = ? AND substr(p.path, 1, ?) = ? ORDER BY f.id",
+                "SELECT f.id, f.embedding, f.score, min(f.w, f.h), coalesce(f.person_id, 0), f.confirmed,"
+                " coalesce(f.created_run, 0) FROM faces f JOIN photos p ON p.id = f.photo_id"
+                " WHERE f.model = ? AND substr(p.path, 1, ?) = ? ORDER BY f.id",
                 (model, len(prefix), prefix),
             )
-            for face_id, blob, score, size, person in rows:
+            for face_id, blob, score, size, person, sure, run in rows:
                 ids.append(face_id)
                 vectors.append(np.frombuffer(blob, dtype="<f4"))
                 scores.append(score)
                 sizes.append(size)
                 people.append(person)
+                confirmed.append(bool(sure))
+                created.append(run)
         dim = len(vectors[0]) if vectors else 0
         return StoredFaces(
             ids=np.asarray(ids, dtype=np.int64),
@@ -289,6 +360,8 @@ class Store:
             scores=np.asarray(scores, dtype=np.float32),
             sizes=np.asarray(sizes, dtype=np.int64),
             person_ids=np.asarray(people, dtype=np.int64),
+            confirmed=np.asarray(confirmed, dtype=bool),
+            created_runs=np.asarray(created, dtype=np.int64),
         )
 
     def face_photos(self, face_ids: Iterable[int]) -> Iterator[tuple[int, Path]]:
@@ -341,6 +414,32 @@ class Store:
     def assign_faces(self, assignments: Iterable[tuple[int, int | None]]) -> None:
         """Set each face's person (None: no person)."""
         self.db.executemany("UPDATE faces SET person_id = ? WHERE id = ?", ((p, f) for f, p in assignments))
+
+    def rejections(self) -> set[tuple[int, int]]:
+        """(face id, person id) pairs the user said are not the same person."""
+        return {(f, p) for f, p in self.db.execute("SELECT face_id, person_id FROM face_rejections")}
+
+    def person(self, person_id: int) -> tuple[int, str | None, bool, str] | None:
+        row = self.db.execute("SELECT id, name, ignored, model FROM people WHERE id = ?", (person_id,)).fetchone()
+        return (row[0], row[1], bool(row[2]), row[3]) if row else None
+
+    def set_person_name(self, person_id: int, name: str | None) -> None:
+        self.db.execute("UPDATE people SET name = ? WHERE id = ?", (name, person_id))
+
+    def confirm_person_faces(self, person_id: int) -> int:
+        """Mark every face of the person as confirmed by the user."""
+        return self.db.execute("UPDATE faces SET confirmed = 1 WHERE person_id = ?", (person_id,)).rowcount
+
+    def move_person_faces(self, from_person: int, to_person: int) -> int:
+        """Give all faces of one person to another, confirmed (a merge); returns faces moved."""
+        return self.db.execute("UPDATE faces SET person_id = ?, confirmed = 1 WHERE person_id = ?",
+                               (to_person, from_person)).rowcount
+
+    def delete_person(self, person_id: int) -> None:
+        self.db.execute("DELETE FROM people WHERE id = ?", (person_id,))
+
+    def person_face_count(self, person_id: int) -> int:
+        return self.db.execute("SELECT count(*) FROM faces WHERE person_id = ?", (person_id,)).fetchone()[0]
 
     def delete_people_without_faces(self, model: str) -> None:
         # Unnamed, unignored people with no faces left carry no user work: they can go.
