@@ -33,6 +33,10 @@ class ClusterSettings:
     min_face_size: int = 30  # faces smaller than this (shorter box side, pixels) are not clustered
     min_score: float = 0.0  # nor faces the detector was less sure of
 
+    def clusterable(self, sizes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Which faces are big and certain enough to be grouped (the others are stored only)."""
+        return (np.asarray(sizes) >= self.min_face_size) & (np.asarray(scores) >= self.min_score)
+
     def resolved(self, face_count: int, model: str) -> ClusterSettings:
         """Fill in data-dependent values: min_cluster_size from library size, attach distance from model."""
         values = asdict(self)

@@ -26,7 +26,7 @@ from clusterfaces.identities import (
 from clusterfaces.images import DEFAULT_MAX_SIDE
 from clusterfaces.locations import default_database, default_output
 from clusterfaces.progress import NullObserver, ScanObserver
-from clusterfaces.store import Store
+from clusterfaces.store import Store, StoredFaces
 
 UNCLUSTERED_FOLDER = "Unclustered"
 # Between full re-clusterings new faces only join the people they clearly match; a full
@@ -34,6 +34,11 @@ UNCLUSTERED_FOLDER = "Unclustered"
 # least RECLUSTER_SHARE of the faces the last re-clustering saw), or on `scan --recluster`.
 RECLUSTER_MIN_NEW = 20
 RECLUSTER_SHARE = 0.25
+
+
+def usable_faces(faces: StoredFaces, settings: ClusterSettings) -> dict[int, bool]:
+    """Face id -> whether it is big and certain enough to be grouped."""
+    return dict(zip(faces.ids.tolist(), settings.clusterable(faces.sizes, faces.scores).tolist()))
 
 
 def default_workers() -> int:
@@ -122,6 +127,7 @@ class Library:
                         result.warnings.append(warning)
                         observer.warn(warning)
                         model = embedder.model_name
+                        store.set_run_model(run_id, model)
                         todo = processing.files_to_process(found, known, model)
                     settings = processing.DetectionSettings(options.detector, model, options.max_side,
                                                             not options.offline)
@@ -211,7 +217,7 @@ class Library:
         """Re-cluster everything when due (or asked), else attach new faces to the people they match."""
         settings = options.clustering
         faces = store.load_faces(model, roots)
-        usable = (faces.sizes >= settings.min_face_size) & (faces.scores >= settings.min_score)
+        usable = settings.clusterable(faces.sizes, faces.scores)
         vectors = l2_normalise(faces.embeddings)
         resolved = settings.resolved(int(usable.sum()), model)
         last = store.last_recluster(model)
@@ -232,17 +238,37 @@ class Library:
         result.faces_filtered = int((~usable).sum())
         result.settings["clustering"] = asdict(resolved)
 
-        stored = store.load_faces(model, roots)  # after assignment: each face's person id
+        self._describe_people(store, model, roots, usable_faces(faces, settings), result)
+
+    @staticmethod
+    def _describe_people(store: Store, model: str, roots: list[Path], usable: dict[int, bool],
+                         result: ScanResult) -> None:
+        """Fill the result's people (largest first) and photos with ungrouped faces, from the database."""
+        stored = store.load_faces(model, roots)
         result.faces_clustered = int((stored.person_ids > 0).sum())
-        person_of_face = dict(zip(stored.ids.tolist(), stored.person_ids.tolist()))
         photo_of_face = dict(store.face_photos(stored.ids.tolist()))
         result.people = [
             PersonReport(person, sorted({photo_of_face[f] for f in person.face_ids}))
             for person in people_with_faces(store, model, stored.ids, stored.person_ids)
         ]
         result.unclustered_photos = sorted({
-            photo_of_face[int(f)] for f, ok in zip(faces.ids, usable) if ok and person_of_face[int(f)] == 0
+            photo_of_face[face] for face, person in zip(stored.ids.tolist(), stored.person_ids.tolist())
+            if person == 0 and usable.get(face, False)
         })
+
+    def refresh_folders(self) -> ScanResult:
+        """Rewrite the people folders from the database as the last scan left them (after an edit)."""
+        with Store(self.database) as store:
+            last = store.last_run()
+            if last is None:
+                raise ClusterfacesError(f"{self.database} has no finished scan yet: run `clusterfaces scan` first")
+            roots, model, detector, settings = last
+            clustering = ClusterSettings(**settings.get("clustering", {}))
+            result = ScanResult(model=model, detector=detector, database=self.database, output=self.output)
+            faces = store.load_faces(model, roots)
+            self._describe_people(store, model, roots, usable_faces(faces, clustering), result)
+            self._write_folders(store, roots, settings.get("link_mode", "symlink"), result)
+        return result
 
     def _write_folders(self, store: Store, roots: list[Path], link_mode: str, result: ScanResult) -> None:
         wanted = [folders.PersonFolder(p.person.label, tuple(p.photos)) for p in result.people if not p.person.ignored]

@@ -228,11 +228,22 @@ class Store:
     def mark_reclustered(self, run_id: int, face_count: int) -> None:
         self.db.execute("UPDATE runs SET reclustered = 1, clustered_faces = ? WHERE id = ?", (face_count, run_id))
 
+    def set_run_model(self, run_id: int, model: str) -> None:
+        self.db.execute("UPDATE runs SET model = ? WHERE id = ?", (model, run_id))
+
     def finish_run(self, run_id: int, summary: dict, status: str = "finished") -> None:
         self.db.execute(
             "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
             (time.time(), status, json.dumps(summary), run_id),
         )
+
+    def last_run(self) -> tuple[list[Path], str, str, dict] | None:
+        """Roots, model, detector and settings of the last finished scan."""
+        row = self.db.execute("SELECT roots, model, detector, settings FROM runs WHERE status = 'finished'"
+                              " ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        return [Path(r) for r in json.loads(row[0])], row[1], row[2], json.loads(row[3])
 
     def last_model(self) -> str | None:
         """The recognition model of the last finished run: a library keeps its model unless told."""
@@ -418,6 +429,12 @@ class Store:
     def rejections(self) -> set[tuple[int, int]]:
         """(face id, person id) pairs the user said are not the same person."""
         return {(f, p) for f, p in self.db.execute("SELECT face_id, person_id FROM face_rejections")}
+
+    def person_counts(self, model: str) -> dict[int, tuple[int, int]]:
+        """Person id -> (faces, distinct photos)."""
+        return {pid: (faces, photos) for pid, faces, photos in self.db.execute(
+            "SELECT person_id, count(*), count(DISTINCT photo_id) FROM faces WHERE person_id IS NOT NULL"
+            " AND model = ? GROUP BY person_id", (model,))}
 
     def person(self, person_id: int) -> tuple[int, str | None, bool, str] | None:
         row = self.db.execute("SELECT id, name, ignored, model FROM people WHERE id = ?", (person_id,)).fetchone()
