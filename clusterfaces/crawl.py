@@ -34,9 +34,13 @@ _MAGIC = (
 class FoundFile:
     """A photo candidate with the metadata that tells whether it changed since the last scan."""
 
-    path: Path
+    location: str  # the path as text: a re-scan compares 100,000s of these, and Path objects cost
     size: int
     mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,9 @@ class SkippedPath:
     reason: str
 
 
-def looks_like_image(path: Path) -> bool:
+def looks_like_image(path: Path | str) -> bool:
     """True for image extensions, and for unknown extensions whose first bytes are an image header."""
-    suffix = path.suffix.lower()
+    suffix = os.path.splitext(path)[1].lower()
     if suffix in IMAGE_EXTENSIONS:
         return True
     if suffix in NOT_IMAGE_EXTENSIONS:
@@ -97,20 +101,19 @@ def crawl(
         for entry in children:
             if entry.name.startswith("."):
                 continue
-            path = Path(entry.path)
             try:
                 entry_stat = entry.stat(follow_symlinks=True)
             except OSError:
                 if entry.is_symlink():
-                    yield SkippedPath(path, "broken symbolic link")
+                    yield SkippedPath(Path(entry.path), "broken symbolic link")
                 else:
-                    yield SkippedPath(path, "cannot read file information")
+                    yield SkippedPath(Path(entry.path), "cannot read file information")
                 continue
             if stat.S_ISDIR(entry_stat.st_mode):
                 if entry.name not in SKIPPED_FOLDER_NAMES:
-                    subfolders.append(path)
-            elif stat.S_ISREG(entry_stat.st_mode) and looks_like_image(path):
-                yield FoundFile(path, entry_stat.st_size, entry_stat.st_mtime_ns)
+                    subfolders.append(Path(entry.path))
+            elif stat.S_ISREG(entry_stat.st_mode) and looks_like_image(entry.path):
+                yield FoundFile(entry.path, entry_stat.st_size, entry_stat.st_mtime_ns)
         stack.extend(reversed(subfolders))
 
 

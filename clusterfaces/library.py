@@ -142,11 +142,10 @@ class Library:
                     result.photos_reused = stats.reused_photos
                     result.faces_new = stats.faces
                 result.model = model
-                present = {file.path for file in found}
-                gone = [record.id for path, record in known.items() if path not in present]
+                present = {file.location for file in found}
+                gone = [record.id for location, record in known.items() if location not in present]
                 with store.transaction():
                     result.photos_removed = store.remove_photos(gone)
-                    store.mark_seen((known[f.path].id for f in found if f.path in known and f not in todo), run_id)
 
                 clock = time.perf_counter()
                 observer.start("cluster", None)

@@ -9,14 +9,13 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from clusterfaces.crawl import FoundFile, content_hash
 from clusterfaces.errors import UnreadableImage
 from clusterfaces.faces import DetectedFace, FaceDetector, FaceEmbedder
 from clusterfaces.images import decode_image
 from clusterfaces.progress import NullObserver, ScanObserver
-from clusterfaces.store import FaceRow, Store
+from clusterfaces.store import FaceRow, PhotoRecord, Store
 
 
 @dataclass(frozen=True)
@@ -206,11 +205,11 @@ def _save(store: Store, result: PhotoResult, rows: list[FaceRow], settings: Dete
                      dimensions=result.dimensions, model=model, detector=settings.detector, faces=rows)
 
 
-def files_to_process(found: Iterable[FoundFile], known: dict[Path, object], model: str) -> list[FoundFile]:
+def files_to_process(found: Iterable[FoundFile], known: dict[str, PhotoRecord], model: str) -> list[FoundFile]:
     """The files that are new, changed (size or mtime), or were processed with another model."""
     todo = []
     for file in found:
-        record = known.get(file.path)
+        record = known.get(file.location)
         if (record is None or record.size != file.size or record.mtime_ns != file.mtime_ns
                 or (record.status == "done" and record.model != model)):
             todo.append(file)

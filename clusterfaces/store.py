@@ -117,13 +117,17 @@ class PhotoRecord:
     """What the database knows about one file."""
 
     id: int
-    path: Path
+    location: str  # the path as text (see FoundFile.location)
     size: int
     mtime_ns: int
     content_hash: str | None
     status: str
     reason: str | None
     model: str | None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
 
 @dataclass(frozen=True)
@@ -251,8 +255,8 @@ class Store:
         return row[0] if row else None
 
     # --- photos -----------------------------------------------------------------------------
-    def photos_under(self, roots: Iterable[Path]) -> dict[Path, PhotoRecord]:
-        """Every photo the database holds below any of the roots, by path."""
+    def photos_under(self, roots: Iterable[Path]) -> dict[str, PhotoRecord]:
+        """Every photo the database holds below any of the roots, by path text."""
         records = {}
         for root in roots:
             prefix = _path_key(root).rstrip(b"/") + b"/"
@@ -262,8 +266,8 @@ class Store:
                 (len(prefix), prefix),
             )
             for row in rows:
-                path = Path(os.fsdecode(row[1]))
-                records[path] = PhotoRecord(row[0], path, *row[2:])
+                location = os.fsdecode(row[1])
+                records[location] = PhotoRecord(row[0], location, *row[2:])
         return records
 
     def save_photo(
@@ -328,9 +332,6 @@ class Store:
             (photo_id, source_id),
         ).rowcount
 
-    def mark_seen(self, photo_ids: Iterable[int], run_id: int) -> None:
-        self.db.executemany("UPDATE photos SET seen_run = ? WHERE id = ?", ((run_id, i) for i in photo_ids))
-
     def remove_photos(self, photo_ids: Iterable[int]) -> int:
         """Forget photos that are gone from disk (their faces go with them)."""
         ids = list(photo_ids)
@@ -338,11 +339,13 @@ class Store:
         return len(ids)
 
     def unreadable_photos(self, roots: Iterable[Path]) -> list[tuple[Path, str]]:
-        return sorted(
-            (record.path, record.reason or "unknown reason")
-            for record in self.photos_under(roots).values()
-            if record.status == "unreadable"
-        )
+        found = []
+        for root in roots:
+            prefix = _path_key(root).rstrip(b"/") + b"/"
+            found += [(Path(os.fsdecode(path)), reason or "unknown reason") for path, reason in self.db.execute(
+                "SELECT path, reason FROM photos WHERE status = 'unreadable' AND substr(path, 1, ?) = ?",
+                (len(prefix), prefix))]
+        return sorted(found)
 
     # --- faces ------------------------------------------------------------------------------
     def load_faces(self, model: str, roots: Iterable[Path]) -> StoredFaces:

@@ -53,7 +53,7 @@ def test_faces_and_odd_paths_round_trip(tmp_path):
         records = store.photos_under([tmp_path])
         faces = store.load_faces("Dlib", [tmp_path])
         assert store.load_faces("Facenet512", [tmp_path]).ids.size == 0  # models never mix
-    assert list(records) == [odd]
+    assert [record.path for record in records.values()] == [odd]
     assert os.fsencode(next(iter(records))) == os.fsencode(odd)
     np.testing.assert_array_equal(faces.embeddings[0], vector)
     assert faces.sizes.tolist() == [30]
