@@ -14,7 +14,7 @@ from rich.markup import escape
 from clusterfaces import __version__
 from clusterfaces.clustering import ClusterSettings
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.faces import DEFAULT_DETECTOR, DETECTORS, RECOGNITION_MODELS
+from clusterfaces.faces import DETECTORS, RECOGNITION_MODELS
 from clusterfaces.images import DEFAULT_MAX_SIDE
 from clusterfaces.library import Library, ScanOptions, default_workers
 
@@ -80,7 +80,8 @@ def scan(
     model: Annotated[str | None, typer.Option(help="DeepFace recognition model [default: Facenet512, or "
                                                  "the model this library already uses; Dlib when Facenet512's "
                                                  "weights cannot be had].")] = None,
-    detector: Annotated[str, typer.Option(help="DeepFace face detector.")] = DEFAULT_DETECTOR,
+    detector: Annotated[str | None, typer.Option(help="DeepFace face detector [default: dlib, or the detector "
+                                                 "this library already uses].")] = None,
     max_side: Annotated[int, typer.Option(help="Longest image side for detection, pixels (0: full size).")]
     = DEFAULT_MAX_SIDE,
     batch_size: Annotated[int, typer.Option(help="Faces per recognition-model call.", min=1)] = 32,
@@ -110,7 +111,7 @@ def scan(
     options = ScanOptions(
         roots=roots,
         model=_choice(model, RECOGNITION_MODELS, "--model"),
-        detector=_choice(detector, DETECTORS, "--detector") or DEFAULT_DETECTOR,
+        detector=_choice(detector, DETECTORS, "--detector"),
         max_side=max_side or None,
         batch_size=batch_size,
         workers=workers,

@@ -57,7 +57,7 @@ def pairwise(truth: Sequence[object], predicted: Sequence[int]) -> Scores:
     return Scores(precision, recall, _f1(precision, recall))
 
 
-def _overlap(a: Sequence[float], b: Sequence[float]) -> float:
+def box_overlap(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two (x, y, w, h) boxes."""
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     width = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
@@ -73,8 +73,8 @@ def true_identity(labels: dict, root: Path, photo: Path, box: Sequence[float], f
     relative = Path(os.path.relpath(photo, root)).as_posix()
     boxes = labels.get("faces", {}).get(relative)
     if boxes:
-        best = max(boxes, key=lambda entry: _overlap(entry["box"], box))
-        return best["identity"] if _overlap(best["box"], box) >= 0.3 else None
+        best = max(boxes, key=lambda entry: box_overlap(entry["box"], box))
+        return best["identity"] if box_overlap(best["box"], box) >= 0.3 else None
     people = labels.get("photos", {}).get(relative, [])
     if len(people) == 1 and face_count == 1:
         return people[0]

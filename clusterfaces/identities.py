@@ -107,6 +107,28 @@ def store_people(store: Store, model: str, face_ids: np.ndarray, people: np.ndar
         store.delete_people_without_faces(model)
 
 
+def carry_over_people(store: Store, old_faces: list, model: str, run_id: int) -> int:
+    """After a model or detector switch: give each new face the person of the old face it overlaps
+    (same photo, box IoU >= 0.5), so names, merges and ignores survive. Returns faces carried."""
+    from clusterfaces.evaluation import box_overlap
+
+    new_people: dict[int, int] = {}
+    carried = 0
+    with store.transaction():
+        for location, box, person, name, ignored, confirmed in old_faces:
+            candidates = store.faces_in_photo(location, model)
+            if not candidates:
+                continue
+            face_id, new_box = max(candidates, key=lambda c: box_overlap(c[1], box))
+            if box_overlap(new_box, box) < 0.5:
+                continue
+            if person not in new_people:
+                new_people[person] = store.new_named_person(model, run_id, name, ignored)
+            store.carry_face(face_id, new_people[person], confirmed or name is not None)
+            carried += 1
+    return carried
+
+
 def people_with_faces(store: Store, model: str, face_ids: np.ndarray, person_ids: np.ndarray) -> list[PersonSummary]:
     """People that hold at least one of the faces, largest first."""
     members: dict[int, list[int]] = {}

@@ -19,6 +19,7 @@ from clusterfaces.faces import DEFAULT_DETECTOR, DEFAULT_MODEL, l2_normalise, lo
 from clusterfaces.identities import (
     PersonSummary,
     attach_to_people,
+    carry_over_people,
     people_from_clusters,
     people_with_faces,
     store_people,
@@ -52,7 +53,7 @@ class ScanOptions:
 
     roots: list[Path]
     model: str | None = None  # None: the library's model, or the default with its offline fallback
-    detector: str = DEFAULT_DETECTOR
+    detector: str | None = None  # None: the library's detector, or the default
     max_side: int | None = DEFAULT_MAX_SIDE
     batch_size: int = 32
     workers: int = field(default_factory=default_workers)
@@ -106,42 +107,23 @@ class Library:
     def scan(self, options: ScanOptions, observer: ScanObserver = NullObserver()) -> ScanResult:
         """Crawl, process what is new, cluster, and write the people folders."""
         roots = self._checked_roots(options.roots)
-        result = ScanResult(model=options.model or DEFAULT_MODEL, detector=options.detector,
+        result = ScanResult(model=options.model or DEFAULT_MODEL, detector=options.detector or DEFAULT_DETECTOR,
                             database=self.database, output=self.output)
         clock = time.perf_counter()
         with self._exclusive(), Store(self.database) as store:
-            model = options.model or store.last_model() or DEFAULT_MODEL
+            previous = store.last_model()
+            model = options.model or (previous[0] if previous else DEFAULT_MODEL)
+            detector = options.detector or (previous[1] if previous else DEFAULT_DETECTOR)
             observer.start("crawl", None)
             found, result.skipped = self._crawl(roots, observer)
             result.photos_seen = len(found)
             known = store.photos_under(roots)
-            todo = processing.files_to_process(found, known, model)
             result.seconds["crawl"] = time.perf_counter() - clock
 
-            run_id = store.start_run(roots, model, options.detector, self._settings(options))
+            run_id = store.start_run(roots, model, detector, self._settings(options))
             try:
-                if todo:
-                    observer.start("model", None)
-                    embedder, warning = load_embedder(model, options.model is not None, not options.offline)
-                    if warning:
-                        result.warnings.append(warning)
-                        observer.warn(warning)
-                        model = embedder.model_name
-                        store.set_run_model(run_id, model)
-                        todo = processing.files_to_process(found, known, model)
-                    settings = processing.DetectionSettings(options.detector, model, options.max_side,
-                                                            not options.offline)
-                    started = time.perf_counter()
-                    stats = processing.process_photos(
-                        todo, store, embedder, settings, run_id,
-                        batch_size=options.batch_size, workers=options.workers, observer=observer,
-                    )
-                    result.seconds.update({k: v for k, v in stats.seconds.items() if v})
-                    result.seconds["processing (wall)"] = time.perf_counter() - started
-                    result.photos_processed = stats.photos
-                    result.photos_reused = stats.reused_photos
-                    result.faces_new = stats.faces
-                result.model = model
+                model = self._process(store, found, known, model, detector, previous, options, run_id, result,
+                                      observer)
                 present = {file.location for file in found}
                 gone = [record.id for location, record in known.items() if location not in present]
                 with store.transaction():
@@ -162,6 +144,46 @@ class Library:
                 raise
             store.finish_run(run_id, self._summary(result))
         return result
+
+    def _process(self, store: Store, found: list[crawl.FoundFile], known: dict, model: str, detector: str,
+                 previous: tuple[str, str] | None, options: ScanOptions, run_id: int, result: ScanResult,
+                 observer: ScanObserver) -> str:
+        """Detect and embed what is new or changed; returns the model actually used (after any fallback)."""
+        todo = processing.files_to_process(found, known, model, detector)
+        if not todo:
+            result.model, result.detector = model, detector
+            return model
+        observer.start("model", None)
+        embedder, warning = load_embedder(model, options.model is not None, not options.offline)
+        if warning:
+            result.warnings.append(warning)
+            observer.warn(warning)
+            model = embedder.model_name
+            store.set_run_model(run_id, model)
+            todo = processing.files_to_process(found, known, model, detector)
+        result.model, result.detector = model, detector
+        carried = []
+        if previous and previous != (model, detector):
+            switched = sum(1 for f in todo if f.location in known and known[f.location].status == "done")
+            if switched:
+                carried = store.people_faces(previous[0])
+                message = (f"this library's faces come from {previous[0]} with the {previous[1]} detector; "
+                           f"{switched} photos are processed again with {model} and {detector}. Names, merges and "
+                           "ignored people are carried over to the new faces by photo and box.")
+                result.warnings.append(message)
+                observer.warn(message)
+        settings = processing.DetectionSettings(detector, model, options.max_side, not options.offline)
+        started = time.perf_counter()
+        stats = processing.process_photos(todo, store, embedder, settings, run_id, batch_size=options.batch_size,
+                                          workers=options.workers, observer=observer)
+        result.seconds.update({k: v for k, v in stats.seconds.items() if v})
+        result.seconds["processing (wall)"] = time.perf_counter() - started
+        result.photos_processed = stats.photos
+        result.photos_reused = stats.reused_photos
+        result.faces_new = stats.faces
+        if carried:
+            carry_over_people(store, carried, model, run_id)
+        return model
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:

@@ -131,7 +131,7 @@ def process_photos(
     observer.start("detect", len(files))
     # A file can only be a copy of a photo already processed if some processed photo has its size:
     # only those are hashed here, to find moved, renamed and duplicated photos before decoding them.
-    known_sizes = store.processed_sizes(embedder.model_name)
+    known_sizes = store.processed_sizes(embedder.model_name, settings.detector)
 
     def needing_analysis() -> Iterator[tuple[FoundFile, str | None]]:
         for file in files:
@@ -143,7 +143,8 @@ def process_photos(
                 except OSError:
                     digest = None  # the worker records why it cannot be read
                 stats.seconds["hash"] += time.perf_counter() - start
-                source = store.processed_photo_with_hash(digest, embedder.model_name) if digest else None
+                source = (store.processed_photo_with_hash(digest, embedder.model_name, settings.detector)
+                          if digest else None)
                 if source is not None:
                     with store.transaction():
                         stats.reused_faces += store.reuse_photo(source, file.path, file.size, file.mtime_ns, run_id)
@@ -205,12 +206,13 @@ def _save(store: Store, result: PhotoResult, rows: list[FaceRow], settings: Dete
                      dimensions=result.dimensions, model=model, detector=settings.detector, faces=rows)
 
 
-def files_to_process(found: Iterable[FoundFile], known: dict[str, PhotoRecord], model: str) -> list[FoundFile]:
-    """The files that are new, changed (size or mtime), or were processed with another model."""
+def files_to_process(found: Iterable[FoundFile], known: dict[str, PhotoRecord], model: str,
+                     detector: str) -> list[FoundFile]:
+    """The files that are new, changed (size or mtime), or were processed with another model or detector."""
     todo = []
     for file in found:
         record = known.get(file.location)
         if (record is None or record.size != file.size or record.mtime_ns != file.mtime_ns
-                or (record.status == "done" and record.model != model)):
+                or (record.status == "done" and (record.model != model or record.detector != detector))):
             todo.append(file)
     return todo

@@ -124,6 +124,7 @@ class PhotoRecord:
     status: str
     reason: str | None
     model: str | None
+    detector: str | None
 
     @property
     def path(self) -> Path:
@@ -249,10 +250,11 @@ class Store:
             return None
         return [Path(r) for r in json.loads(row[0])], row[1], row[2], json.loads(row[3])
 
-    def last_model(self) -> str | None:
-        """The recognition model of the last finished run: a library keeps its model unless told."""
-        row = self.db.execute("SELECT model FROM runs WHERE status = 'finished' ORDER BY id DESC LIMIT 1").fetchone()
-        return row[0] if row else None
+    def last_model(self) -> tuple[str, str] | None:
+        """(model, detector) of the last finished run: a library keeps them unless told otherwise."""
+        row = self.db.execute(
+            "SELECT model, detector FROM runs WHERE status = 'finished' ORDER BY id DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else None
 
     # --- photos -----------------------------------------------------------------------------
     def photos_under(self, roots: Iterable[Path]) -> dict[str, PhotoRecord]:
@@ -261,7 +263,7 @@ class Store:
         for root in roots:
             prefix = _path_key(root).rstrip(b"/") + b"/"
             rows = self.db.execute(
-                "SELECT id, path, size, mtime_ns, content_hash, status, reason, model FROM photos "
+                "SELECT id, path, size, mtime_ns, content_hash, status, reason, model, detector FROM photos "
                 "WHERE substr(path, 1, ?) = ?",
                 (len(prefix), prefix),
             )
@@ -295,16 +297,18 @@ class Store:
         )
         return int(photo_id)
 
-    def processed_sizes(self, model: str) -> set[int]:
-        """File sizes of the photos already processed with the model (to spot copies cheaply)."""
+    def processed_sizes(self, model: str, detector: str) -> set[int]:
+        """File sizes of the photos already processed with model and detector (to spot copies cheaply)."""
         return {row[0] for row in self.db.execute(
-            "SELECT DISTINCT size FROM photos WHERE status = 'done' AND model = ?", (model,))}
+            "SELECT DISTINCT size FROM photos WHERE status = 'done' AND model = ? AND detector = ?",
+            (model, detector))}
 
-    def processed_photo_with_hash(self, content_hash: str, model: str) -> int | None:
-        """A photo with these exact bytes already processed with the model, if any."""
+    def processed_photo_with_hash(self, content_hash: str, model: str, detector: str) -> int | None:
+        """A photo with these exact bytes already processed with the model and detector, if any."""
         row = self.db.execute(
-            "SELECT id FROM photos WHERE content_hash = ? AND status = 'done' AND model = ? ORDER BY id LIMIT 1",
-            (content_hash, model),
+            "SELECT id FROM photos WHERE content_hash = ? AND status = 'done' AND model = ? AND detector = ?"
+            " ORDER BY id LIMIT 1",
+            (content_hash, model, detector),
         ).fetchone()
         return row[0] if row else None
 
@@ -428,6 +432,30 @@ class Store:
     def assign_faces(self, assignments: Iterable[tuple[int, int | None]]) -> None:
         """Set each face's person (None: no person)."""
         self.db.executemany("UPDATE faces SET person_id = ? WHERE id = ?", ((p, f) for f, p in assignments))
+
+    def people_faces(self, model: str) -> list[tuple[str, tuple[int, int, int, int], int, str | None, bool, bool]]:
+        """Faces that belong to a person the user named or ignored, or that the user confirmed:
+        (photo path text, box, person id, name, ignored, confirmed)."""
+        return [
+            (os.fsdecode(path), (x, y, w, h), person, name, bool(ignored), bool(confirmed))
+            for path, x, y, w, h, person, name, ignored, confirmed in self.db.execute(
+                "SELECT p.path, f.x, f.y, f.w, f.h, f.person_id, pe.name, pe.ignored, f.confirmed FROM faces f"
+                " JOIN photos p ON p.id = f.photo_id JOIN people pe ON pe.id = f.person_id"
+                " WHERE f.model = ? AND (pe.name IS NOT NULL OR pe.ignored = 1 OR f.confirmed = 1)", (model,))
+        ]
+
+    def faces_in_photo(self, location: str, model: str) -> list[tuple[int, tuple[int, int, int, int]]]:
+        return [(face_id, (x, y, w, h)) for face_id, x, y, w, h in self.db.execute(
+            "SELECT f.id, f.x, f.y, f.w, f.h FROM faces f JOIN photos p ON p.id = f.photo_id"
+            " WHERE p.path = ? AND f.model = ?", (os.fsencode(location), model))]
+
+    def carry_face(self, face_id: int, person_id: int, confirmed: bool) -> None:
+        self.db.execute("UPDATE faces SET person_id = ?, confirmed = ? WHERE id = ?",
+                        (person_id, int(confirmed), face_id))
+
+    def new_named_person(self, model: str, run_id: int, name: str | None, ignored: bool) -> int:
+        return int(self.db.execute("INSERT INTO people (name, ignored, model, created_run) VALUES (?, ?, ?, ?)",
+                                   (name, int(ignored), model, run_id)).lastrowid)
 
     def rejections(self) -> set[tuple[int, int]]:
         """(face id, person id) pairs the user said are not the same person."""

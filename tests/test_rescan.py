@@ -170,3 +170,23 @@ def test_sigkill_mid_scan_then_rerun_gives_the_uninterrupted_result(shared_photo
     with sqlite3.connect(killed_db) as connection:
         statuses = [row[0] for row in connection.execute("SELECT status FROM runs ORDER BY id")]
     assert statuses == ["interrupted", "finished"]
+
+
+def test_switching_detector_says_so_and_keeps_names(library_copy):
+    pytest.importorskip("mtcnn", reason="the mtcnn detector is in the test extras")
+    library, root = library_copy
+    first = scan(library, root)
+    obama = person_of(first, "2009-whitehouse/obama.jpg", root)
+    with Store(library.database) as store:
+        rename_person(store, obama.id, "Barack Obama")
+    switched = scan(library, root, detector="mtcnn")
+    assert switched.detector == "mtcnn"
+    assert switched.photos_processed == 26 and switched.photos_reused == 0
+    with Store(library.database) as store:
+        assert {record.detector for record in store.photos_under([root]).values()} == {"mtcnn"}
+    assert any("processed again" in warning and "carried over" in warning for warning in switched.warnings)
+    named = person_of(switched, "2009-whitehouse/obama.jpg", root)
+    assert named.name == "Barack Obama"
+    assert person_of(switched, "video-stills/obama-240p.jpg", root).name == "Barack Obama"
+    again = scan(library, root)  # the library now keeps mtcnn without being told
+    assert again.detector == "mtcnn" and again.photos_processed == 0
