@@ -110,3 +110,36 @@ def _background(width: int, height: int, rng: random.Random) -> Image.Image:
         small = Image.fromarray(np.clip(colour + noise, 0, 255).astype(np.uint8))
         return small.resize((width, height), Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(2))
     return Image.fromarray(np.ascontiguousarray(pixels).astype(np.uint8))
+
+
+LFW_PEOPLE = 8
+LFW_PER_PERSON = 15
+
+
+def download_lfw_faces(destination: Path) -> Path:
+    """Save a few people from scikit-learn's LFW download as identity sub-folders (needs internet)."""
+    try:
+        import warnings
+
+        from sklearn.datasets import fetch_lfw_people
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its retry warnings; the error below says what happened
+            lfw = fetch_lfw_people(min_faces_per_person=30, color=True, slice_=None, resize=1.0,
+                                   data_home=str(destination / "scikit_learn_data"))
+    except Exception as error:  # no internet, or the download site is down
+        raise ClusterfacesError(
+            "no face source: give --from DIR (a folder of identity sub-folders of face photos), or connect to "
+            f"the internet so scikit-learn can download LFW ({' '.join(str(error).split())[:120]})"
+        ) from None
+    faces = destination / "lfw-faces"
+    counts: dict[int, int] = {}
+    for image, target in zip(lfw.images, lfw.target):
+        if len(counts) >= LFW_PEOPLE and target not in counts or counts.get(target, 0) >= LFW_PER_PERSON:
+            continue
+        counts[target] = counts.get(target, 0) + 1
+        folder = faces / str(lfw.target_names[target]).replace(" ", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = image if image.max() > 1 else image * 255
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"{counts[target]:03d}.png")
+    return faces
