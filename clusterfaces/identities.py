@@ -92,6 +92,26 @@ def attach_to_people(vectors: np.ndarray, people: np.ndarray, max_distance: floa
     return np.where(attached > 0, attached, 0)
 
 
+def one_face_per_photo(vectors: np.ndarray, people: np.ndarray, photo_ids: np.ndarray,
+                       confirmed: np.ndarray) -> np.ndarray:
+    """A person appears at most once in a photo: of several faces given the same person in one photo,
+    keep the confirmed one, else the one nearest the person's centre; the others join nobody."""
+    people = people.copy()
+    seen: dict[tuple[int, int], list[int]] = {}
+    for index, (person, photo) in enumerate(zip(people.tolist(), photo_ids.tolist())):
+        if person != 0:
+            seen.setdefault((person, photo), []).append(index)
+    for (person, _), members in seen.items():
+        if len(members) < 2:
+            continue
+        centre = vectors[people == person].mean(axis=0)
+        ranked = sorted(members, key=lambda i: (not confirmed[i], -float(vectors[i] @ centre)))
+        for index in ranked[1:]:
+            if not confirmed[index]:
+                people[index] = 0
+    return people
+
+
 def store_people(store: Store, model: str, face_ids: np.ndarray, people: np.ndarray, run_id: int) -> None:
     """Write each face's person; negative ids become new people (in order), rejected pairs are dropped."""
     rejected = store.rejections()

@@ -20,6 +20,7 @@ from clusterfaces.identities import (
     PersonSummary,
     attach_to_people,
     carry_over_people,
+    one_face_per_photo,
     people_from_clusters,
     people_with_faces,
     store_people,
@@ -254,6 +255,7 @@ class Library:
         else:
             people = faces.person_ids.copy()
             people[usable] = attach_to_people(vectors[usable], people[usable], resolved.attach_distance or 0.0)
+        people = one_face_per_photo(vectors, people, faces.photo_ids, faces.confirmed)
         store_people(store, model, faces.ids, people, run_id)
         result.faces_total = len(faces.ids)
         result.faces_filtered = int((~usable).sum())

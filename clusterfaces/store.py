@@ -112,6 +112,15 @@ def m002_user_constraints(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_journal(db: sqlite3.Connection) -> None:
+    # Every edit a user makes, with what undoing it takes (JSON), so that `undo` restores exactly.
+    db.execute(
+        "CREATE TABLE journal (id INTEGER PRIMARY KEY, at REAL NOT NULL, action TEXT NOT NULL,"
+        " summary TEXT NOT NULL, undo TEXT NOT NULL, undone INTEGER NOT NULL DEFAULT 0)"
+    )
+
+
 @dataclass(frozen=True)
 class PhotoRecord:
     """What the database knows about one file."""
@@ -152,6 +161,7 @@ class StoredFaces:
     person_ids: np.ndarray  # int64, 0 where none
     confirmed: np.ndarray  # bool: the user put this face with its person
     created_runs: np.ndarray  # int64: the run that embedded the face
+    photo_ids: np.ndarray  # int64
 
 
 def _path_key(path: Path) -> bytes:
@@ -354,16 +364,16 @@ class Store:
     # --- faces ------------------------------------------------------------------------------
     def load_faces(self, model: str, roots: Iterable[Path]) -> StoredFaces:
         """Every face embedded with `model` in photos below the roots."""
-        ids, vectors, scores, sizes, people, confirmed, created = [], [], [], [], [], [], []
+        ids, vectors, scores, sizes, people, confirmed, created, photos = [], [], [], [], [], [], [], []
         for root in roots:
             prefix = _path_key(root).rstrip(b"/") + b"/"
             rows = self.db.execute(
                 "SELECT f.id, f.embedding, f.score, min(f.w, f.h), coalesce(f.person_id, 0), f.confirmed,"
-                " coalesce(f.created_run, 0) FROM faces f JOIN photos p ON p.id = f.photo_id"
+                " coalesce(f.created_run, 0), f.photo_id FROM faces f JOIN photos p ON p.id = f.photo_id"
                 " WHERE f.model = ? AND substr(p.path, 1, ?) = ? ORDER BY f.id",
                 (model, len(prefix), prefix),
             )
-            for face_id, blob, score, size, person, sure, run in rows:
+            for face_id, blob, score, size, person, sure, run, photo in rows:
                 ids.append(face_id)
                 vectors.append(np.frombuffer(blob, dtype="<f4"))
                 scores.append(score)
@@ -371,6 +381,7 @@ class Store:
                 people.append(person)
                 confirmed.append(bool(sure))
                 created.append(run)
+                photos.append(photo)
         dim = len(vectors[0]) if vectors else 0
         return StoredFaces(
             ids=np.asarray(ids, dtype=np.int64),
@@ -380,6 +391,7 @@ class Store:
             person_ids=np.asarray(people, dtype=np.int64),
             confirmed=np.asarray(confirmed, dtype=bool),
             created_runs=np.asarray(created, dtype=np.int64),
+            photo_ids=np.asarray(photos, dtype=np.int64),
         )
 
     def face_photos(self, face_ids: Iterable[int]) -> Iterator[tuple[int, Path]]:
@@ -496,6 +508,105 @@ class Store:
             "AND id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL)",
             (model,),
         )
+
+    # --- edits and journal ------------------------------------------------------------------
+    def add_journal_entry(self, action: str, summary: str, undo: dict) -> int:
+        return int(self.db.execute("INSERT INTO journal (at, action, summary, undo) VALUES (?, ?, ?, ?)",
+                                   (time.time(), action, summary, json.dumps(undo))).lastrowid)
+
+    def last_journal_entry(self) -> tuple[int, str, str, dict] | None:
+        """(id, action, summary, undo information) of the latest edit not undone yet."""
+        row = self.db.execute("SELECT id, action, summary, undo FROM journal WHERE undone = 0"
+                              " ORDER BY id DESC LIMIT 1").fetchone()
+        return (row[0], row[1], row[2], json.loads(row[3])) if row else None
+
+    def mark_undone(self, entry_id: int) -> None:
+        self.db.execute("UPDATE journal SET undone = 1 WHERE id = ?", (entry_id,))
+
+    def journal_entries(self, limit: int) -> list[tuple[int, float, str, str, bool]]:
+        """(id, time, action, summary, undone) of the latest edits, oldest first."""
+        rows = self.db.execute("SELECT id, at, action, summary, undone FROM journal ORDER BY id DESC LIMIT ?",
+                               (limit,)).fetchall()
+        return [(i, at, action, summary, bool(undone)) for i, at, action, summary, undone in reversed(rows)]
+
+    def people_rows(self, person_ids: Iterable[int]) -> list[tuple[int, str | None, int, str, int | None]]:
+        """Whole rows (id, name, ignored, model, created_run) of the given people that exist."""
+        return [tuple(self.db.execute("SELECT id, name, ignored, model, created_run FROM people WHERE id = ?",
+                                      (pid,)).fetchone()) for pid in person_ids if self.person(pid)]
+
+    def restore_person_row(self, row: Iterable) -> None:
+        """Put a person row back as it was, id included (insert it if it is gone)."""
+        person_id, name, ignored, model, created_run = row
+        if self.person(person_id) is None:
+            self.db.execute("INSERT INTO people (id, name, ignored, model, created_run) VALUES (?, ?, ?, ?, ?)",
+                            (person_id, name, ignored, model, created_run))
+        else:
+            self.db.execute("UPDATE people SET name = ?, ignored = ?, model = ?, created_run = ? WHERE id = ?",
+                            (name, ignored, model, created_run, person_id))
+
+    def relocate_person(self, person_id: int) -> int:
+        """Give a person a fresh id (faces and rejections follow), freeing the old one; returns the new id."""
+        new_id = self.db.execute("INSERT INTO people (name, ignored, model, created_run) SELECT name, ignored,"
+                                 " model, created_run FROM people WHERE id = ?", (person_id,)).lastrowid
+        self.db.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (new_id, person_id))
+        self.db.execute("UPDATE face_rejections SET person_id = ? WHERE person_id = ?", (new_id, person_id))
+        self.delete_person(person_id)
+        return int(new_id)
+
+    def face_states(self, person_ids: Iterable[int] = (), face_ids: Iterable[int] = ()) -> list[list]:
+        """[face id, person id, confirmed] of the faces of the given people and of the given faces."""
+        found = {}
+        for pid in person_ids:
+            for row in self.db.execute("SELECT id, person_id, confirmed FROM faces WHERE person_id = ?", (pid,)):
+                found[row[0]] = list(row)
+        for fid in face_ids:
+            row = self.db.execute("SELECT id, person_id, confirmed FROM faces WHERE id = ?", (fid,)).fetchone()
+            if row:
+                found[row[0]] = list(row)
+        return sorted(found.values())
+
+    def set_face_states(self, states: Iterable[Iterable]) -> None:
+        """Set (face id, person id or None, confirmed) for each face that still exists."""
+        self.db.executemany("UPDATE faces SET person_id = ?, confirmed = ? WHERE id = ?",
+                            ((person, int(confirmed), face) for face, person, confirmed in states))
+
+    def face(self, face_id: int) -> tuple[int, int | None, bool, str] | None:
+        """(id, person id, confirmed, model) of one face."""
+        row = self.db.execute("SELECT id, person_id, confirmed, model FROM faces WHERE id = ?", (face_id,)).fetchone()
+        return (row[0], row[1], bool(row[2]), row[3]) if row else None
+
+    def person_faces(self, person_id: int) -> list[tuple[int, float, int]]:
+        """(face id, detection score, shorter box side) of each face of the person."""
+        return [tuple(row) for row in self.db.execute(
+            "SELECT id, score, min(w, h) FROM faces WHERE person_id = ? ORDER BY id", (person_id,))]
+
+    def face_people(self, model: str) -> dict[int, int]:
+        """Face id -> person id, for every face of the model that has a person."""
+        return dict(self.db.execute("SELECT id, person_id FROM faces WHERE model = ? AND person_id IS NOT NULL",
+                                    (model,)).fetchall())
+
+    def set_person_ignored(self, person_id: int, ignored: bool) -> None:
+        self.db.execute("UPDATE people SET ignored = ? WHERE id = ?", (int(ignored), person_id))
+
+    def people_rejections(self, person_ids: Iterable[int]) -> list[list[int]]:
+        """[face id, person id] of every rejection that names one of the people."""
+        return sorted([list(row) for pid in person_ids for row in self.db.execute(
+            "SELECT face_id, person_id FROM face_rejections WHERE person_id = ?", (pid,))])
+
+    def replace_rejections(self, person_ids: Iterable[int], pairs: Iterable[Iterable[int]]) -> None:
+        """Make the people's rejections exactly `pairs` (pairs whose face or person is gone are dropped)."""
+        self.db.executemany("DELETE FROM face_rejections WHERE person_id = ?", ((pid,) for pid in person_ids))
+        self.db.executemany(
+            "INSERT OR IGNORE INTO face_rejections (face_id, person_id) SELECT ?, ? WHERE EXISTS (SELECT 1 FROM"
+            " faces WHERE id = ?) AND EXISTS (SELECT 1 FROM people WHERE id = ?)",
+            ((face, person, face, person) for face, person in pairs))
+
+    def add_rejection(self, face_id: int, person_id: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO face_rejections (face_id, person_id) VALUES (?, ?)",
+                        (face_id, person_id))
+
+    def remove_rejection(self, face_id: int, person_id: int) -> None:
+        self.db.execute("DELETE FROM face_rejections WHERE face_id = ? AND person_id = ?", (face_id, person_id))
 
 
 class _Transaction:

@@ -74,3 +74,16 @@ def test_settings_resolve_from_library_size_and_model():
     assert resolved.merge_distance == pytest.approx(0.75 * 0.40)
     assert same_person_threshold("Facenet512") > 0
     assert ClusterSettings(min_cluster_size=7, attach_distance=0.1).resolved(100, "Dlib").min_cluster_size == 7
+
+
+def test_a_person_appears_once_per_photo():
+    from clusterfaces.identities import one_face_per_photo
+
+    centre = l2_normalise(np.eye(4)[:1])
+    vectors = l2_normalise(np.vstack([centre, centre + 0.01, centre + 0.3 * np.eye(4)[1], centre + 0.2]))
+    people = np.array([5, 5, 5, 5])
+    photos = np.array([1, 2, 2, 3])
+    kept = one_face_per_photo(vectors, people, photos, np.zeros(4, bool))
+    assert kept.tolist() == [5, 5, 0, 5]  # the farther of the two faces in photo 2 is let go
+    confirmed = np.array([False, False, True, False])
+    assert one_face_per_photo(vectors, people, photos, confirmed).tolist() == [5, 0, 5, 5]  # the user's word wins
