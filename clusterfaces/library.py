@@ -111,7 +111,7 @@ class Library:
         result = ScanResult(model=options.model or DEFAULT_MODEL, detector=options.detector or DEFAULT_DETECTOR,
                             database=self.database, output=self.output)
         clock = time.perf_counter()
-        with self._exclusive(), Store(self.database) as store:
+        with self.exclusive(), Store(self.database) as store:
             previous = store.last_model()
             model = options.model or (previous[0] if previous else DEFAULT_MODEL)
             detector = options.detector or (previous[1] if previous else DEFAULT_DETECTOR)
@@ -187,15 +187,22 @@ class Library:
         return model
 
     @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """One scan at a time per database: a second one stops with a clear message."""
+    def editing(self) -> Iterator[Store]:
+        """The database, open for edits while no scan or other edit runs on it."""
+        with self.exclusive(), Store(self.database) as store:
+            yield store
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One scan or edit at a time per database: a second one stops with a clear message."""
         self.database.parent.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(self.database) + ".lock", timeout=0)
         try:
             lock.acquire()
         except filelock.Timeout:
             raise ClusterfacesError(
-                f"another clusterfaces scan is using {self.database} right now; wait for it to finish"
+                f"another clusterfaces command (a scan or a naming session) is using {self.database} right now; "
+                "wait for it to finish"
             ) from None
         try:
             yield

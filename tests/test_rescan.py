@@ -119,7 +119,7 @@ def test_names_and_merges_survive_recluster(library_copy):
 def test_a_second_scan_on_the_same_database_stops_clearly(library_copy):
     library, root = library_copy
     with filelock.FileLock(str(library.database) + ".lock"):
-        with pytest.raises(ClusterfacesError, match="another clusterfaces scan"):
+        with pytest.raises(ClusterfacesError, match="another clusterfaces command"):
             scan(library, root)
 
 
