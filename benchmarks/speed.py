@@ -1,0 +1,239 @@
+"""Speed of each stage, against the naive DeepFace loop, the pure model, and clustering at scale.
+
+Usage:
+  python benchmarks/speed.py pipeline ../shared/photos [--workers 0 1 2]   # scan vs naive loop, per stage, RSS
+  python benchmarks/speed.py embed ../shared/photos                         # our embed stage vs pure batched forward
+  python benchmarks/speed.py cluster --sizes 10000 100000 --dims 128 512    # synthetic unit vectors
+  python benchmarks/speed.py facenet                                        # FaceNet512 architecture, untrained
+Each writes benchmarks/results/speed_<what>.json and prints a table. Same model and detector on
+both sides of every comparison; the naive loop and the scan run in the same invocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+RESULTS = Path(__file__).parent / "results"
+MACHINE = f"{platform.machine()}, {os.cpu_count()} cores, no GPU"
+
+
+def _write(name: str, payload: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {"date": str(date.today()), "machine": MACHINE, **payload}
+    (RESULTS / f"speed_{name}.json").write_text(json.dumps(payload, indent=1))
+
+
+def _table(title: str, rows: list[dict]) -> None:
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row.values()))
+    Console(width=160).print(table)
+
+
+def photos_in(folder: Path) -> list[Path]:
+    from clusterfaces.crawl import FoundFile, crawl
+
+    return [item.path for item in crawl([folder]) if isinstance(item, FoundFile)]
+
+
+def naive_loop(photos: list[Path], model: str, detector: str) -> tuple[float, int]:
+    """The baseline: DeepFace.represent(path) once per photo, as a user of DeepFace would write it."""
+    from deepface import DeepFace
+
+    DeepFace.represent(str(photos[0]), model_name=model, detector_backend=detector, enforce_detection=False)
+    faces = 0
+    start = time.perf_counter()
+    for photo in photos:
+        try:
+            faces += len(DeepFace.represent(str(photo), model_name=model, detector_backend=detector,
+                                            enforce_detection=False))
+        except Exception:  # noqa: BLE001 - the naive loop skips what it cannot read
+            pass
+    return time.perf_counter() - start, faces
+
+
+def scan_in_subprocess(folder: Path, model: str, detector: str, workers: int, max_side: int) -> dict:
+    """Run `clusterfaces scan` in a child process; time it and read its and its workers' peak RSS."""
+    work = Path(tempfile.mkdtemp(prefix="cf-speed-"))
+    code = (
+        "import json, resource, sys, time; from pathlib import Path\n"
+        "from clusterfaces.library import Library, ScanOptions\n"
+        "from clusterfaces.faces import FaceEmbedder, FaceDetector\n"
+        f"FaceEmbedder({model!r}); FaceDetector({detector!r}, {model!r})  # loading is not scanning\n"
+        "t = time.perf_counter()\n"
+        f"r = Library(Path({str(work / 'db')!r}), Path({str(work / 'out')!r})).scan(ScanOptions(roots=[Path("
+        f"{str(folder)!r})], model={model!r}, detector={detector!r}, workers={workers}, max_side={max_side}))\n"
+        "wall = time.perf_counter() - t\n"
+        "print(json.dumps({'wall': wall, 'photos': r.photos_processed, 'faces': r.faces_new, 'seconds': r.seconds,"
+        " 'rss_main_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
+        " 'rss_worker_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))\n"
+    )
+    if __name__ != "__main__":
+        raise RuntimeError("run as a script")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def pipeline(args: argparse.Namespace) -> None:
+    photos = photos_in(args.folder)
+    rows = []
+    for workers, max_side in [(w, m) for m in args.max_sides for w in args.workers]:
+        run = scan_in_subprocess(args.folder, args.model, args.detector, workers, max_side)
+        stage = run["seconds"]
+        rows.append({
+            "workers": workers, "max_side": max_side, "photos": run["photos"], "faces": run["faces"],
+            "wall_s": run["wall"],
+            "photos_per_s": run["photos"] / run["wall"], "faces_per_s": run["faces"] / run["wall"],
+            "decode_s": stage.get("decode", 0.0), "detect_s": stage.get("detect", 0.0),
+            "embed_s": stage.get("embed", 0.0), "store_s": stage.get("store", 0.0),
+            "cluster_s": stage.get("cluster", 0.0), "peak_rss_main_mb": run["rss_main_mb"],
+            "peak_rss_worker_mb": run["rss_worker_mb"],
+        })
+    naive_seconds, naive_faces = naive_loop(photos[:args.naive_photos], args.model, args.detector)
+    photos = photos[:args.naive_photos]
+    naive = {"photos": len(photos), "faces": naive_faces, "wall_s": naive_seconds,
+             "photos_per_s": len(photos) / naive_seconds}
+    for row in rows:
+        row["speedup_vs_naive"] = row["photos_per_s"] / naive["photos_per_s"]
+    _table(f"Scan of {args.folder} ({args.model}, {args.detector}); naive DeepFace.represent loop: "
+           f"{naive['photos_per_s']:.2f} photos/s", rows)
+    _write(f"pipeline_{args.folder.name}", {"folder": str(args.folder), "model": args.model,
+                                             "detector": args.detector, "naive": naive, "scan": rows})
+
+
+def embed(args: argparse.Namespace) -> None:
+    from clusterfaces.faces import FaceDetector, FaceEmbedder
+    from clusterfaces.images import DEFAULT_MAX_SIDE, decode_image
+
+    detector = FaceDetector(args.detector, args.model)
+    crops = [face.crop for photo in photos_in(args.folder) for face in
+             detector.detect_faces(decode_image(photo, DEFAULT_MAX_SIDE))]
+    embedder = FaceEmbedder(args.model)
+    rows = []
+    for batch in args.batch_sizes:
+        embedder.embed_faces(crops[:batch])  # warm-up
+        start = time.perf_counter()
+        for i in range(0, len(crops), batch):
+            embedder.embed_faces(crops[i:i + batch])
+        ours = time.perf_counter() - start
+        if args.model == "Dlib":
+            raw = embedder._recognizer.model.model  # the dlib network itself
+
+            def forward(chunk, raw=raw):
+                return raw.compute_face_descriptor(chunk)
+            inputs = crops
+        else:
+            inputs = [embedder._model_input(crop) for crop in crops]
+
+            def forward(chunk):
+                return embedder._recognizer.model(np.stack(chunk), training=False)
+        start = time.perf_counter()
+        for i in range(0, len(inputs), batch):
+            forward(inputs[i:i + batch])
+        pure = time.perf_counter() - start
+        rows.append({"batch": batch, "faces": len(crops), "ours_faces_per_s": len(crops) / ours,
+                     "pure_forward_faces_per_s": len(crops) / pure, "ratio": pure / ours})
+    _table(f"Embedding {args.model}: clusterfaces embed_faces vs the bare model call on the same crops", rows)
+    _write(f"embed_{args.model}", {"model": args.model, "rows": rows})
+
+
+def _cluster_child(size: int, dim: int) -> None:
+    from clusterfaces.clustering import ClusterSettings, cluster_embeddings
+    from clusterfaces.faces import l2_normalise
+
+    rng = np.random.default_rng(0)
+    people = max(10, size // 40)
+    centres = l2_normalise(rng.normal(size=(people, dim)))
+    owners = rng.integers(0, people, size)
+    vectors = centres[owners] + rng.normal(scale=0.15 / np.sqrt(dim), size=(size, dim))
+    noise = rng.random(size) < 0.2
+    vectors[noise] = rng.normal(size=(int(noise.sum()), dim))
+    vectors = l2_normalise(vectors).astype(np.float32)
+    start = time.perf_counter()
+    labels = cluster_embeddings(vectors, ClusterSettings(), "Dlib")
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "clusters": int(labels.max() + 1),
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def cluster(args: argparse.Namespace) -> None:
+    rows = []
+    for dim in args.dims:
+        for size in args.sizes:
+            code = f"import sys; sys.argv=['x']; import benchmarks.speed as s; s._cluster_child({size}, {dim})"
+            try:
+                completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                           timeout=args.timeout, cwd=Path(__file__).parent.parent, check=True)
+                result = json.loads(completed.stdout.strip().splitlines()[-1])
+                rows.append({"faces": size, "dim": dim, "seconds": result["seconds"], "people": result["clusters"],
+                             "peak_rss_mb": result["rss_mb"]})
+            except subprocess.TimeoutExpired:
+                rows.append({"faces": size, "dim": dim, "seconds": f"> {args.timeout}", "people": "-",
+                             "peak_rss_mb": "-"})
+            print(rows[-1], flush=True)
+    _table("Clustering synthetic unit vectors (20 % noise), default settings", rows)
+    _write("cluster", {"rows": rows, "timeout_s": args.timeout})
+
+
+def facenet(args: argparse.Namespace) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from deepface.models.facial_recognition.tf.Facenet import InceptionResNetV1
+
+    model = InceptionResNetV1(dimension=512)  # DeepFace's own definition; weights untrained: speed is the same
+    rows = []
+    for batch in args.batch_sizes:
+        x = np.random.default_rng(0).random((batch, 160, 160, 3), dtype=np.float32)
+        model(x, training=False)
+        start = time.perf_counter()
+        repeats = max(1, 64 // batch)
+        for _ in range(repeats):
+            model(x, training=False)
+        seconds = time.perf_counter() - start
+        rows.append({"batch": batch, "faces_per_s": batch * repeats / seconds})
+    _table("FaceNet512 architecture (DeepFace's InceptionResNetV1, UNTRAINED weights: speed only)", rows)
+    _write("facenet512", {"note": "untrained weights built from DeepFace's model definition; speed only",
+                          "rows": rows})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="what", required=True)
+    for name in ("pipeline", "embed"):
+        command = sub.add_parser(name)
+        command.add_argument("folder", type=Path)
+        command.add_argument("--model", default="Dlib")
+        command.add_argument("--detector", default="dlib")
+        command.add_argument("--workers", nargs="+", type=int, default=[0, 1, 2])
+        command.add_argument("--max-sides", nargs="+", type=int, default=[1600])
+        command.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32, 64])
+        command.add_argument("--naive-photos", type=int, default=None, help="time the naive loop on this many")
+    command = sub.add_parser("cluster")
+    command.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000])
+    command.add_argument("--dims", nargs="+", type=int, default=[128, 512])
+    command.add_argument("--timeout", type=int, default=600)
+    command = sub.add_parser("facenet")
+    command.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16, 64])
+    args = parser.parse_args()
+    {"pipeline": pipeline, "embed": embed, "cluster": cluster, "facenet": facenet}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
