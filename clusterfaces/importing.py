@@ -1,0 +1,199 @@
+"""`clusterfaces import`: put the names, merges, ignores and corrections of an identity map back into a
+database, for instance one built from scratch after the old one was lost.
+
+Faces are matched by the photo's content hash and box overlap (so moved or renamed photos still match),
+each exported person continues the current person that holds most of their faces, and every matched
+face gets the person and the "confirmed" flag the map gives it. The import is one journalled edit:
+`clusterfaces undo` takes it back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from clusterfaces.edits import clean_name
+from clusterfaces.errors import ClusterfacesError
+from clusterfaces.evaluation import box_overlap
+from clusterfaces.export import SCHEMA_VERSION, ExportedFace, schema
+from clusterfaces.identities import match_clusters_to_people
+from clusterfaces.store import Store
+
+MIN_OVERLAP = 0.5  # box IoU for an exported face to be the same face as a stored one
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """An exported face that carried user work and was not found in the database."""
+
+    person: str  # "Alice" or "person 7"
+    photo: str
+    box: tuple[int, int, int, int]
+
+
+@dataclass
+class ImportReport:
+    """What an import restored, and what it could not."""
+
+    people: int = 0  # exported people whose faces were found
+    names: int = 0
+    ignored: int = 0
+    merged: int = 0  # current people whose faces joined another person, as the map says
+    faces_matched: int = 0
+    faces_in_map: int = 0
+    faces_moved: int = 0  # matched faces that changed person
+    rejections: int = 0
+    faces_unknown_to_map: int = 0  # faces in the database the map does not have (photos added since)
+    unmatched: list[Unmatched] = field(default_factory=list)
+    people_not_found: list[str] = field(default_factory=list)  # named or ignored, none of their faces found
+    other_model: str | None = None  # the map's model, when the library now uses another one
+
+    def summary(self, source: str) -> str:
+        text = (f"imported {source}: {_count(self.names, 'name')}, {self.ignored} ignored, "
+                f"{_count(self.merged, 'merge')}, {self.faces_matched}/{self.faces_in_map} faces matched")
+        return text + (f", {len(self.unmatched)} named or confirmed faces not found" if self.unmatched else "")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def load_identity_map(path: Path) -> dict:
+    """Read an identity map and check it against the schema; a bad file is a one-line error."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ClusterfacesError(f"cannot read {path}: {error.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ClusterfacesError(f"{path} is not JSON ({error}); give a file `clusterfaces export` wrote") from None
+    version = data.get("schema") if isinstance(data, dict) else None
+    if isinstance(version, str) and version.startswith("clusterfaces-identity-map/") and version != SCHEMA_VERSION:
+        raise ClusterfacesError(f"{path} is a {version} map and this clusterfaces reads {SCHEMA_VERSION}: "
+                                "use the clusterfaces version that wrote it, or a newer one")
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        where = "/".join(str(part) for part in errors[0].path) or "the top level"
+        raise ClusterfacesError(f"{path} is not a clusterfaces identity map ({where}: {errors[0].message})")
+    return data
+
+
+def _same_photo(exported: str, location: str, relative: bool) -> bool:
+    return location.endswith("/" + exported) if relative else location == exported
+
+
+def match_faces(data: dict, current: list[ExportedFace]) -> dict[int, int]:
+    """Exported face id -> stored face id: same photo bytes (or, without a hash, the same path) and a box
+    overlap of at least MIN_OVERLAP; the best pairs first (same path, then overlap), each face used once."""
+    relative = data["paths"] == "relative"
+    by_hash: dict[str, list[ExportedFace]] = {}
+    for face in current:
+        if face.content_hash:
+            by_hash.setdefault(face.content_hash, []).append(face)
+    pairs = []
+    for exported in _exported_faces(data):
+        if exported["content_hash"]:
+            candidates = by_hash.get(exported["content_hash"], [])
+        else:
+            candidates = [f for f in current if _same_photo(exported["photo"], f.location, relative)]
+        box = tuple(exported["box"][k] for k in "xywh")
+        for face in candidates:
+            overlap = box_overlap(box, face.box)
+            if overlap >= MIN_OVERLAP:
+                same = _same_photo(exported["photo"], face.location, relative)
+                pairs.append((same, overlap, exported["id"], face.id))
+    matched: dict[int, int] = {}
+    used: set[int] = set()
+    for _, _, exported_id, face_id in sorted(pairs, key=lambda p: (-p[0], -p[1], p[2], p[3])):
+        if exported_id not in matched and face_id not in used:
+            matched[exported_id] = face_id
+            used.add(face_id)
+    return matched
+
+
+def _exported_faces(data: dict) -> list[dict]:
+    return [face for person in data["people"] for face in person["faces"]] + data["unassigned_faces"]
+
+
+def _label(person: dict) -> str:
+    return person["name"] or f"person {person['id']}"
+
+
+def _carries_work(person: dict) -> bool:
+    return bool(person["name"] or person["ignored"] or person["not_faces"]
+                or any(face["confirmed"] for face in person["faces"]))
+
+
+def import_identity_map(store: Store, data: dict, source: str = "identity map") -> ImportReport:
+    """Restore the map's people on the faces this database holds, as one journalled edit (run it under the
+    database lock: Library.editing)."""
+    last = store.last_run()
+    if last is None:
+        raise ClusterfacesError(f"{store.path} has no finished scan yet: run `clusterfaces scan` on the same "
+                                "photos first, then import")
+    roots, model = last[0], last[1]
+    report = ImportReport(other_model=data["model"] if data["model"] != model else None)
+    current = [ExportedFace(*row) for row in store.export_faces(model, roots)]
+    matched = match_faces(data, current)
+    now_person = {face.id: face.person_id or 0 for face in current}
+    report.faces_in_map, report.faces_matched = len(_exported_faces(data)), len(matched)
+    report.faces_unknown_to_map = len(current) - len(matched)
+
+    # Each exported person continues the current person holding most of their faces, or a new one.
+    owners = [(person["id"], matched[face["id"]]) for person in data["people"] for face in person["faces"]
+              if face["id"] in matched]
+    target = match_clusters_to_people(np.asarray([o for o, _ in owners], dtype=np.int64),
+                                      np.asarray([now_person[f] for _, f in owners], dtype=np.int64))
+    people_before = [pid for pid, _, _ in store.people(model)]
+    with store.transaction():
+        undo = {"people": store.people_rows(people_before),
+                "faces": store.face_states(people_before, list(matched.values())),
+                "rejections": store.people_rejections(people_before), "created": [], "deleted": []}
+        states, sources = [], {}
+        for person in data["people"]:
+            faces = [matched[face["id"]] for face in person["faces"] if face["id"] in matched]
+            if not faces:
+                if person["name"] or person["ignored"]:
+                    report.people_not_found.append(_label(person))
+                continue
+            if person["id"] not in target:
+                target[person["id"]] = store.new_person(model, None)
+                undo["created"].append(target[person["id"]])
+            pid = target[person["id"]]
+            report.people += 1
+            sources[pid] = {now_person[f] for f in faces} - {0, pid}
+            _restore_person(store, pid, person, report)
+            sure = {matched[face["id"]]: face["confirmed"] for face in person["faces"] if face["id"] in matched}
+            states += [(face, pid, sure[face]) for face in faces]
+            for face_id in person["not_faces"]:
+                if face_id in matched:
+                    store.add_rejection(matched[face_id], pid)
+                    report.rejections += 1
+        states += [(matched[face["id"]], None, False) for face in data["unassigned_faces"] if face["id"] in matched]
+        before = {state[0]: state[1] for state in undo["faces"]}
+        report.faces_moved = sum(1 for face, pid, _ in states if before.get(face) != pid)
+        store.set_face_states(states)
+        store.delete_people_without_faces(model)
+        remaining = {pid for pid, _, _ in store.people(model)}
+        undo["deleted"] = [pid for pid in people_before if pid not in remaining]
+        report.merged = len({pid for group in sources.values() for pid in group} & set(undo["deleted"]))
+        report.unmatched = [Unmatched(_label(person), face["photo"], tuple(face["box"][k] for k in "xywh"))
+                            for person in data["people"] if _carries_work(person)
+                            for face in person["faces"] if face["id"] not in matched]
+        store.add_journal_entry("import", report.summary(source), undo)
+    return report
+
+
+def _restore_person(store: Store, person_id: int, person: dict, report: ImportReport) -> None:
+    """Give the person the map's name and ignored flag (a name or flag the database has and the map lacks
+    stays: an import adds what was said, it never forgets what was said since)."""
+    if person["name"]:
+        store.set_person_name(person_id, clean_name(person["name"]))
+        report.names += 1
+    if person["ignored"]:
+        store.set_person_ignored(person_id, True)
+        report.ignored += 1

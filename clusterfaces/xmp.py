@@ -1,0 +1,198 @@
+"""XMP sidecars with MWG face regions, for digiKam, darktable and other photo tools.
+
+A photo `a.jpg` gets `a.jpg.xmp` beside it (the name digiKam and darktable read and write). The
+photo itself is never opened for writing. An existing sidecar is parsed as XML and only its
+`mwg-rs:Regions` are replaced; everything else in it is kept. Regions follow the MWG 2.0 guidelines:
+an `stArea` centre and size normalised to the upright photo (EXIF orientation applied), whose pixel
+size is given in `AppliedToDimensions`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clusterfaces import __version__
+from clusterfaces.export import LibraryState
+
+X = "adobe:ns:meta/"
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+MWG_RS = "http://www.metadataworkinggroup.com/schemas/regions/"
+ST_DIM = "http://ns.adobe.com/xap/1.0/sType/Dimensions#"
+ST_AREA = "http://ns.adobe.com/xmp/sType/Area#"
+# Marks the regions as ours, so that a later export may take them away again (a person un-named).
+CLUSTERFACES = "http://clusterfaces.invalid/xmp/1.0/"
+PREFIXES = {"x": X, "rdf": RDF, "mwg-rs": MWG_RS, "stDim": ST_DIM, "stArea": ST_AREA, "clusterfaces": CLUSTERFACES}
+MARKER = f"{{{CLUSTERFACES}}}RegionsBy"
+PACKET_START = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+PACKET_END = '\n<?xpacket end="w"?>\n'
+
+
+@dataclass(frozen=True)
+class PhotoRegions:
+    """The named faces of one photo, in upright full-size pixels."""
+
+    size: tuple[int, int]  # width, height
+    faces: tuple[tuple[str, tuple[int, int, int, int]], ...]  # (name, (x, y, w, h))
+
+
+@dataclass
+class SidecarStats:
+    """What writing the sidecars did."""
+
+    written: int = 0
+    unchanged: int = 0
+    cleared: int = 0  # sidecars whose clusterfaces regions were taken away (nobody named there any more)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (photo, reason)
+
+
+def sidecar_path(photo: Path) -> Path:
+    """`photo.jpg` -> `photo.jpg.xmp`."""
+    return photo.with_name(photo.name + ".xmp")
+
+
+def photo_regions(state: LibraryState) -> tuple[dict[str, PhotoRegions], set[str]]:
+    """Regions of the named, not ignored people by photo; and every other photo with faces (whose earlier
+    clusterfaces regions, if any, must go)."""
+    named = {pid: name for pid, name, ignored in state.people if name and not ignored}
+    faces: dict[str, list] = {}
+    sizes: dict[str, tuple] = {}
+    for face in state.faces:
+        sizes[face.location] = face.photo_size
+        if face.person_id in named:
+            faces.setdefault(face.location, []).append((named[face.person_id], face.box))
+    regions = {location: PhotoRegions(sizes[location], tuple(found)) for location, found in faces.items()}
+    return regions, set(sizes) - set(regions)
+
+
+def _number(value: float) -> str:
+    return f"{min(1.0, max(0.0, value)):.6f}"
+
+
+def regions_element(regions: PhotoRegions) -> ET.Element:
+    """An mwg-rs:Regions struct: AppliedToDimensions and one Face region per named face."""
+    width, height = regions.size
+    element = ET.Element(f"{{{MWG_RS}}}Regions", {f"{{{RDF}}}parseType": "Resource"})
+    ET.SubElement(element, f"{{{MWG_RS}}}AppliedToDimensions",
+                  {f"{{{ST_DIM}}}w": str(width), f"{{{ST_DIM}}}h": str(height), f"{{{ST_DIM}}}unit": "pixel"})
+    bag = ET.SubElement(ET.SubElement(element, f"{{{MWG_RS}}}RegionList"), f"{{{RDF}}}Bag")
+    for name, (x, y, w, h) in sorted(regions.faces, key=lambda face: (face[1], face[0])):
+        left, top = max(0, x), max(0, y)
+        right, bottom = min(width, x + w), min(height, y + h)
+        item = ET.SubElement(ET.SubElement(bag, f"{{{RDF}}}li"), f"{{{RDF}}}Description",
+                             {f"{{{MWG_RS}}}Name": name, f"{{{MWG_RS}}}Type": "Face"})
+        area = {"x": (left + right) / 2 / width, "y": (top + bottom) / 2 / height,
+                "w": (right - left) / width, "h": (bottom - top) / height}
+        attributes = {f"{{{ST_AREA}}}{key}": _number(value) for key, value in area.items()}
+        ET.SubElement(item, f"{{{MWG_RS}}}Area", {**attributes, f"{{{ST_AREA}}}unit": "normalized"})
+    return element
+
+
+class SidecarError(Exception):
+    """An existing sidecar that cannot be safely updated (it is left as it is)."""
+
+
+def _parse(data: bytes) -> tuple[ET.Element, dict[str, str]]:
+    """The sidecar's root element (comments kept) and the namespace prefixes it uses."""
+    prefixes: dict[str, str] = {}
+    try:
+        for _, (prefix, uri) in ET.iterparse(io.BytesIO(data), events=("start-ns",)):
+            prefixes.setdefault(prefix, uri)
+        parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True, insert_pis=True))
+        parser.feed(data)
+        return parser.close(), prefixes
+    except ET.ParseError as error:
+        raise SidecarError(f"the existing sidecar is not valid XML ({error}); it was left as it is") from None
+
+
+def updated_sidecar(existing: bytes | None, regions: PhotoRegions | None) -> str | None:
+    """The sidecar text with these regions (None: take clusterfaces' regions away). Returns None when the
+    file should stay as it is (nothing of ours to add or take away)."""
+    if existing is None:
+        if regions is None:
+            return None
+        root, prefixes = ET.Element(f"{{{X}}}xmpmeta"), {}
+        ET.SubElement(ET.SubElement(root, f"{{{RDF}}}RDF"), f"{{{RDF}}}Description", {f"{{{RDF}}}about": ""})
+    else:
+        root, prefixes = _parse(existing)
+    rdf = root if root.tag == f"{{{RDF}}}RDF" else root.find(f".//{{{RDF}}}RDF")
+    if rdf is None:
+        raise SidecarError("the existing sidecar has no rdf:RDF: it is not XMP, so it was left as it is")
+    descriptions = rdf.findall(f"{{{RDF}}}Description")
+    ours = any(MARKER in description.attrib for description in descriptions)
+    if regions is None and not ours:
+        return None  # regions someone else wrote: not ours to take away
+    for description in descriptions:
+        for old in description.findall(f"{{{MWG_RS}}}Regions"):
+            description.remove(old)
+        description.attrib.pop(MARKER, None)
+    if regions is not None:
+        if not descriptions:
+            descriptions = [ET.SubElement(rdf, f"{{{RDF}}}Description", {f"{{{RDF}}}about": ""})]
+        descriptions[0].set(MARKER, f"clusterfaces {__version__}")
+        descriptions[0].append(regions_element(regions))
+    return _serialise(root, prefixes)
+
+
+def _serialise(root: ET.Element, prefixes: dict[str, str]) -> str:
+    for prefix, uri in {**prefixes, **PREFIXES}.items():
+        if prefix and not re.fullmatch(r"ns\d+", prefix):  # ElementTree keeps ns0, ns1, ... for itself
+            ET.register_namespace(prefix, uri)
+    ET.indent(root, space=" ")
+    return PACKET_START + ET.tostring(root, encoding="unicode") + PACKET_END
+
+
+def write_sidecars(regions: dict[str, PhotoRegions], others: Iterable[str] = ()) -> SidecarStats:
+    """Write or update the sidecar of every photo with regions, and take clusterfaces' regions out of the
+    sidecars of the other photos. A photo that cannot be done is skipped with its reason."""
+    stats = SidecarStats()
+    todo = [(location, regions[location]) for location in sorted(regions)] + [(o, None) for o in sorted(others)]
+    for location, found in todo:
+        photo = Path(location)
+        try:
+            if found is not None and not all(found.size):
+                raise SidecarError("its size is not known: scan it again")
+            sidecar = sidecar_path(photo)
+            existing = sidecar.read_bytes() if sidecar.exists() else None
+            if found is not None and not photo.exists():
+                raise SidecarError("the photo is gone: scan again")
+            text = updated_sidecar(existing, found)
+            if text is None or text.encode("utf-8") == existing:
+                if found is not None:
+                    stats.unchanged += 1
+                continue
+            _replace(sidecar, text)
+            if found is None:
+                stats.cleared += 1
+            else:
+                stats.written += 1
+        except SidecarError as error:
+            stats.skipped.append((location, str(error)))
+        except OSError as error:
+            stats.skipped.append((location, error.strerror or str(error)))
+    return stats
+
+
+def _replace(sidecar: Path, text: str) -> None:
+    """Write atomically beside the photo (temporary file, then rename), keeping an existing sidecar's mode."""
+    try:
+        mode = sidecar.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    descriptor, temporary = tempfile.mkstemp(dir=sidecar.parent, prefix=f".{sidecar.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, sidecar)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
