@@ -30,7 +30,7 @@ from rich.table import Table
 from sklearn.cluster import DBSCAN, AgglomerativeClustering
 from sklearn.metrics import normalized_mutual_info_score
 
-from clusterfaces.clustering import same_person_threshold
+from clusterfaces.clustering import ClusterSettings, cluster_embeddings, same_person_threshold
 from clusterfaces.demo import build_demo_library
 from clusterfaces.evaluation import bcubed, load_labels, pairwise, true_identity
 from clusterfaces.faces import l2_normalise
@@ -100,6 +100,12 @@ def main() -> None:
     threshold = same_person_threshold(result.model)
     rows = {"clusterfaces (defaults)": scores(truth, ours)}
     baselines = {
+        # The two HDBSCAN variants the library switches between by size (with its post-processing),
+        # each forced on these embeddings: is the large-library path as good as the exact one?
+        "clusterfaces clustering, exact HDBSCAN": lambda: cluster_embeddings(
+            vectors, ClusterSettings(algorithm="exact"), result.model),
+        "clusterfaces clustering, kNN-graph HDBSCAN": lambda: cluster_embeddings(
+            vectors, ClusterSettings(algorithm="knn"), result.model),
         f"Chinese whispers, threshold {threshold:.2f}": lambda: chinese_whispers(vectors, threshold),
         f"DBSCAN eps {0.75 * threshold:.2f}, min_samples 2": lambda: DBSCAN(eps=0.75 * threshold, min_samples=2)
         .fit_predict(vectors),

@@ -48,26 +48,26 @@ def _choice(value: str | None, allowed: tuple[str, ...], option: str) -> str | N
 @user_facing
 def scan(
     roots: Annotated[list[Path], typer.Argument(help="Folders of photos to scan (recursively).", show_default=False)],
-    db: Annotated[Path | None, typer.Option(help="Database file [default: in the user data folder].")] = None,
+    db: Annotated[Path | None, typer.Option(help="Database file \\[default: in the user data folder].")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the per-person folders "
-                                                "[default: 'people' in the user data folder].")] = None,
-    model: Annotated[str | None, typer.Option(help="DeepFace recognition model [default: Facenet512, or "
+                                                "\\[default: 'people' in the user data folder].")] = None,
+    model: Annotated[str | None, typer.Option(help="DeepFace recognition model \\[default: Facenet512, or "
                                                  "the model this library already uses; Dlib when Facenet512's "
                                                  "weights cannot be had].")] = None,
-    detector: Annotated[str | None, typer.Option(help="DeepFace face detector [default: dlib, or the detector "
+    detector: Annotated[str | None, typer.Option(help="DeepFace face detector \\[default: dlib, or the detector "
                                                  "this library already uses].")] = None,
     max_side: Annotated[int, typer.Option(help="Longest image side for detection, pixels (0: full size).")]
     = DEFAULT_MAX_SIDE,
     batch_size: Annotated[int, typer.Option(help="Faces per recognition-model call.", min=1)] = 32,
     workers: Annotated[int, typer.Option(help="Decode/detect worker processes (0: in the main process).",
                                          min=0)] = default_workers(),
-    min_cluster_size: Annotated[int | None, typer.Option(help="HDBSCAN min_cluster_size [default: 2 below "
-                                                            "1,000 faces, 3 below 20,000, else 5].", min=2)] = None,
+    min_cluster_size: Annotated[int | None, typer.Option(help="HDBSCAN min_cluster_size \\[default: 2 below "
+                                                            "200 faces, 3 below 20,000, else 5].", min=2)] = None,
     min_samples: Annotated[int, typer.Option(help="HDBSCAN min_samples.", min=1)] = 1,
     cluster_selection: Annotated[str, typer.Option(help="HDBSCAN cluster_selection_method: eom or leaf.")] = "eom",
     cluster_epsilon: Annotated[float, typer.Option(help="HDBSCAN cluster_selection_epsilon.", min=0)] = 0.0,
     attach_distance: Annotated[float | None, typer.Option(help="Max distance at which a leftover face joins "
-                                                             "the nearest person (0: off) [default: per model].",
+                                                             "the nearest person (0: off) \\[default: per model].",
                                                              min=0)] = None,
     min_face_size: Annotated[int, typer.Option(help="Faces smaller than this (pixels) are stored but not "
                                                "grouped.", min=0)] = ClusterSettings.min_face_size,

@@ -15,8 +15,8 @@ from clusterfaces.errors import ClusterfacesError
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
-DbOption = Annotated[Path | None, typer.Option(help="Database file [default: in the user data folder].")]
-OutOption = Annotated[Path | None, typer.Option(help="People folders to update [default: 'people' in the "
+DbOption = Annotated[Path | None, typer.Option(help="Database file \\[default: in the user data folder].")]
+OutOption = Annotated[Path | None, typer.Option(help="People folders to update \\[default: 'people' in the "
                                                 "user data folder].")]
 INTERRUPTED = 130
 

@@ -16,8 +16,8 @@ from clusterfaces.locations import data_home
 @user_facing
 def demo(
     source: Annotated[Path | None, typer.Option("--from", help="Folder of identity sub-folders of face photos "
-                                                "[default: download LFW with scikit-learn].")] = None,
-    out: Annotated[Path | None, typer.Option(help="Where to build the demo [default: 'demo' in the user data "
+                                                "\\[default: download LFW with scikit-learn].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to build the demo \\[default: 'demo' in the user data "
                                              "folder].")] = None,
     model: Annotated[str | None, typer.Option(help="Recognition model (as for scan).")] = None,
 ) -> None:
@@ -46,7 +46,7 @@ def demo(
 @user_facing
 def gallery(
     db: DbOption = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for the page and its thumbnails [default: 'gallery' "
+    out: Annotated[Path | None, typer.Option(help="Folder for the page and its thumbnails \\[default: 'gallery' "
                                              "next to the database].")] = None,
 ) -> None:
     """Write a static HTML page of the people (opens from file://, no server, no network)."""

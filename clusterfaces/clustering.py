@@ -18,6 +18,10 @@ MERGE_RATIO = 0.75
 ATTACH_RATIO = 0.95
 # A leftover joins a person only if the second-nearest person is this much farther away.
 ATTACH_MARGIN = 0.05
+# Exact HDBSCAN up to this many faces; above, HDBSCAN over a k-nearest-neighbour graph
+# (knn_hdbscan.py): exact takes ~15 s at 10,000 faces and grows near-quadratically in 128-512 dims.
+EXACT_HDBSCAN_LIMIT = 5_000
+BLOCK = 4096  # rows of a distance matrix computed at once: bounds memory with many people
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class ClusterSettings:
     min_samples: int | None = 1
     selection_method: str = "eom"
     selection_epsilon: float = 0.0
+    algorithm: str = "auto"  # "exact" HDBSCAN, "knn" graph HDBSCAN, or "auto" by face count
     attach_distance: float | None = None
     merge_distance: float | None = None
     min_face_size: int = 30  # faces smaller than this (shorter box side, pixels) are not clustered
@@ -75,6 +80,19 @@ def cluster_embeddings(vectors: np.ndarray, settings: ClusterSettings, model: st
     settings = settings.resolved(count, model)
     if count < max(2, settings.min_cluster_size):
         return np.full(count, -1, dtype=np.int64)
+    if settings.algorithm == "exact" or (settings.algorithm == "auto" and count <= EXACT_HDBSCAN_LIMIT):
+        labels = _exact_hdbscan(vectors, settings)
+    else:
+        from clusterfaces.knn_hdbscan import knn_hdbscan
+
+        labels = knn_hdbscan(vectors, settings.min_cluster_size, settings.min_samples or 1,
+                             settings.selection_method, settings.selection_epsilon)
+    labels = merge_close_clusters(vectors, labels, settings.merge_distance or 0.0)
+    labels = attach_leftovers(vectors, labels, settings.attach_distance or 0.0)
+    return order_by_size(labels)
+
+
+def _exact_hdbscan(vectors: np.ndarray, settings: ClusterSettings) -> np.ndarray:
     import hdbscan
 
     clusterer = hdbscan.HDBSCAN(
@@ -87,28 +105,59 @@ def cluster_embeddings(vectors: np.ndarray, settings: ClusterSettings, model: st
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        labels = clusterer.fit_predict(vectors.astype(np.float64))
-    labels = merge_close_clusters(vectors, labels, settings.merge_distance or 0.0)
-    labels = attach_leftovers(vectors, labels, settings.attach_distance or 0.0)
-    return order_by_size(labels)
+        return clusterer.fit_predict(vectors.astype(np.float64))
 
 
 def _centres(vectors: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> np.ndarray:
-    centres = np.vstack([vectors[labels == c].mean(axis=0) for c in clusters])
-    return centres / np.linalg.norm(centres, axis=1, keepdims=True)
+    """Unit-length mean of each cluster's vectors, in the order of `clusters` (one pass over the faces)."""
+    row = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
+    row[clusters] = np.arange(len(clusters))
+    members = np.flatnonzero(labels >= 0)
+    members = members[row[labels[members]] >= 0]
+    sums = np.zeros((len(clusters), vectors.shape[1]), dtype=np.float64)
+    order = members[np.argsort(row[labels[members]], kind="stable")]
+    owners = row[labels[order]]
+    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+    sums[owners[starts]] = np.add.reduceat(vectors[order].astype(np.float64), starts, axis=0)
+    return sums / np.linalg.norm(sums, axis=1, keepdims=True)
+
+
+def _distances_to(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    # Unit vectors: |a - b|^2 = 2 - 2 a.b, which needs no (faces x people x dims) array.
+    return np.sqrt(np.clip(2.0 - 2.0 * (vectors @ centres.T), 0.0, None))
 
 
 def merge_close_clusters(vectors: np.ndarray, labels: np.ndarray, max_distance: float) -> np.ndarray:
-    """Join clusters whose centres lie within max_distance (average linkage between centres)."""
+    """Join clusters whose centres lie within max_distance (average linkage between centres).
+
+    Centres with no other centre within max_distance cannot take part in a merge (an average of
+    distances all above it is above it too), so linkage runs only inside the groups of centres that
+    are linked by such short distances: exact, and bounded in memory with tens of thousands of people.
+    """
     clusters = np.unique(labels[labels >= 0])
     if max_distance <= 0 or len(clusters) < 2:
         return labels
     from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    groups = fcluster(linkage(_centres(vectors, labels, clusters), method="average"), t=max_distance,
-                      criterion="distance")
-    mapping = dict(zip(clusters.tolist(), groups.tolist()))
-    return np.asarray([mapping[int(x)] if x >= 0 else -1 for x in labels], dtype=np.int64)
+    centres = _centres(vectors, labels, clusters)
+    rows, cols = [], []
+    for start in range(0, len(centres), BLOCK):
+        near = np.argwhere(_distances_to(centres[start:start + BLOCK], centres) <= max_distance)
+        rows.append(near[:, 0] + start)
+        cols.append(near[:, 1])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(centres), len(centres)))
+    _, group = connected_components(graph, directed=False)
+    merged = np.arange(len(clusters))
+    for members in np.split(np.argsort(group, kind="stable"), np.flatnonzero(np.diff(np.sort(group))) + 1):
+        if len(members) > 1:
+            parts = fcluster(linkage(centres[members], method="average"), t=max_distance, criterion="distance")
+            merged[members] = members[np.unique(parts, return_index=True)[1]][parts - 1]
+    mapping = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
+    mapping[clusters] = clusters[merged]
+    return np.where(labels >= 0, mapping[np.maximum(labels, 0)], -1)
 
 
 def attach_leftovers(vectors: np.ndarray, labels: np.ndarray, max_distance: float) -> np.ndarray:
@@ -119,22 +168,29 @@ def attach_leftovers(vectors: np.ndarray, labels: np.ndarray, max_distance: floa
     if max_distance <= 0 or len(clusters) == 0 or len(leftovers) == 0:
         return labels
     centres = _centres(vectors, labels, clusters)
-    # Unit vectors: |a - b|^2 = 2 - 2 a.b, which needs no (faces x people x dims) array.
-    distances = np.sqrt(np.clip(2.0 - 2.0 * (vectors[leftovers] @ centres.T), 0.0, None))
-    nearest = distances.argmin(axis=1)
-    best = distances[np.arange(len(leftovers)), nearest]
-    if len(clusters) > 1:
-        second = np.partition(distances, 1, axis=1)[:, 1]
-    else:
-        second = np.full(len(leftovers), np.inf)
-    accept = (best <= max_distance) & (second - best >= ATTACH_MARGIN)
-    labels[leftovers[accept]] = clusters[nearest[accept]]
+    for start in range(0, len(leftovers), BLOCK):
+        chunk = leftovers[start:start + BLOCK]
+        distances = _distances_to(vectors[chunk], centres)
+        nearest = distances.argmin(axis=1)
+        best = distances[np.arange(len(chunk)), nearest]
+        if len(clusters) > 1:
+            second = np.partition(distances, 1, axis=1)[:, 1]
+        else:
+            second = np.full(len(chunk), np.inf)
+        accept = (best <= max_distance) & (second - best >= ATTACH_MARGIN)
+        labels[chunk[accept]] = clusters[nearest[accept]]
     return labels
 
 
 def order_by_size(labels: np.ndarray) -> np.ndarray:
     """Renumber clusters 0..k-1 from largest to smallest (ties: first face first); -1 stays."""
+    labels = np.asarray(labels, dtype=np.int64)
     clusters, first, counts = np.unique(labels[labels >= 0], return_index=True, return_counts=True)
-    order = sorted(range(len(clusters)), key=lambda i: (-counts[i], first[i]))
-    mapping = {int(clusters[i]): rank for rank, i in enumerate(order)}
-    return np.asarray([mapping.get(int(label), -1) for label in labels], dtype=np.int64)
+    if len(clusters) == 0:
+        return labels.copy()
+    # First occurrence within the clustered faces keeps the original tie order.
+    rank = np.empty(len(clusters), dtype=np.int64)
+    rank[np.lexsort((first, -counts))] = np.arange(len(clusters))
+    mapping = np.full(int(clusters.max()) + 1, -1, dtype=np.int64)
+    mapping[clusters] = rank
+    return np.where(labels >= 0, mapping[np.maximum(labels, 0)], -1)

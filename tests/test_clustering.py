@@ -87,3 +87,61 @@ def test_a_person_appears_once_per_photo():
     assert kept.tolist() == [5, 5, 0, 5]  # the farther of the two faces in photo 2 is let go
     confirmed = np.array([False, False, True, False])
     assert one_face_per_photo(vectors, people, photos, confirmed).tolist() == [5, 0, 5, 5]  # the user's word wins
+
+
+def _with_strangers(counts, strangers, seed=0, dim=128):
+    """People of realistic spread (pairwise ~0.35) among one-off strangers (~0.85 from anyone)."""
+    rng = np.random.default_rng(seed)
+    base = l2_normalise(rng.normal(size=(1, dim)))
+    centres = l2_normalise(base + 0.66 * rng.normal(size=(len(counts) + strangers, dim)) / np.sqrt(dim))
+    owners = np.concatenate([np.repeat(np.arange(len(counts)), counts), len(counts) + np.arange(strangers)])
+    vectors = l2_normalise(centres[owners] + rng.normal(scale=0.25 / np.sqrt(dim), size=(len(owners), dim)))
+    return vectors.astype(np.float32), np.where(owners < len(counts), owners, -1)
+
+
+def test_graph_hdbscan_finds_the_same_people_as_exact_hdbscan():
+    from sklearn.metrics import adjusted_rand_score
+
+    vectors, truth = _with_strangers([60, 40, 25, 25, 12, 8, 5, 3], strangers=40)
+    people_only = truth >= 0
+    results = {}
+    for algorithm in ("exact", "knn"):
+        labels = cluster_embeddings(vectors, ClusterSettings(algorithm=algorithm), "Dlib")
+        results[algorithm] = labels
+        assert adjusted_rand_score(truth[people_only], labels[people_only]) == 1.0
+        # No person shares a cluster with a stranger's face... or another person.
+        for cluster in set(labels[people_only].tolist()):
+            assert len(set(truth[labels == cluster].tolist()) - {-1}) == 1
+    assert (results["knn"][people_only] >= 0).all()
+
+
+def test_graph_hdbscan_handles_duplicates_and_disconnected_pieces():
+    from clusterfaces.knn_hdbscan import knn_graph, knn_hdbscan
+
+    vectors, truth = _with_strangers([30, 30, 30], strangers=0)
+    vectors = np.vstack([vectors, vectors[:5]])  # exact duplicates: distance 0 must still be an edge
+    indices, distances = knn_graph(vectors, 15)
+    assert indices.shape == (95, 15) and (indices != np.arange(95)[:, None]).all()
+    labels = knn_hdbscan(vectors, 3, 1, "eom", 0.0)
+    truth = np.concatenate([truth, truth[:5]])
+    assert len(set(labels.tolist())) == 3 and (labels >= 0).all()
+    for person in range(3):  # each person is a piece of the 15-NN graph of its own
+        assert len(set(labels[truth == person].tolist())) == 1
+
+
+def test_merge_is_average_linkage_within_groups_of_close_centres():
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    from clusterfaces.clustering import _centres
+
+    rng = np.random.default_rng(3)
+    vectors = l2_normalise(rng.normal(size=(400, 8)))
+    labels = rng.integers(0, 120, 400)
+    merged = merge_close_clusters(vectors, labels, max_distance=0.6)
+    clusters = np.unique(labels)
+    reference = fcluster(linkage(_centres(vectors, labels, clusters), method="average"), t=0.6, criterion="distance")
+    ours = {int(c): int(m) for c, m in zip(labels, merged)}
+    # The same partition of clusters as plain average linkage over all centres.
+    pairs = [(i, j) for i in range(len(clusters)) for j in range(i + 1, len(clusters))]
+    assert all((reference[i] == reference[j]) == (ours[clusters[i]] == ours[clusters[j]]) for i, j in pairs)
+    assert len(set(ours.values())) < len(clusters)  # the case has merges to get right

@@ -1,0 +1,224 @@
+"""Queries about scans: runs, photos and their faces."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from clusterfaces.store.records import FaceRow, PhotoRecord, StoredFaces, path_key
+
+
+class LibraryQueries:
+    db: sqlite3.Connection
+
+    # --- runs -------------------------------------------------------------------------------
+    def start_run(self, roots: Iterable[Path], model: str, detector: str, settings: dict) -> int:
+        # Runs that never finished were interrupted (Ctrl-C, kill, crash): say so in their row.
+        self.db.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+        cursor = self.db.execute(
+            "INSERT INTO runs (started_at, roots, model, detector, settings) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), json.dumps([os.fsdecode(r) for r in roots]), model, detector, json.dumps(settings)),
+        )
+        return int(cursor.lastrowid)
+
+    def last_recluster(self, model: str) -> tuple[int, int] | None:
+        """(run id, faces clustered) of the last finished run that re-clustered this model's faces."""
+        row = self.db.execute(
+            "SELECT id, coalesce(clustered_faces, 0) FROM runs WHERE status = 'finished' AND reclustered = 1"
+            " AND model = ? ORDER BY id DESC LIMIT 1", (model,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def mark_reclustered(self, run_id: int, face_count: int) -> None:
+        self.db.execute("UPDATE runs SET reclustered = 1, clustered_faces = ? WHERE id = ?", (face_count, run_id))
+
+    def set_run_model(self, run_id: int, model: str) -> None:
+        self.db.execute("UPDATE runs SET model = ? WHERE id = ?", (model, run_id))
+
+    def finish_run(self, run_id: int, summary: dict, status: str = "finished") -> None:
+        self.db.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
+            (time.time(), status, json.dumps(summary), run_id),
+        )
+
+    def last_run(self) -> tuple[list[Path], str, str, dict] | None:
+        """Roots, model, detector and settings of the last finished scan."""
+        row = self.db.execute("SELECT roots, model, detector, settings FROM runs WHERE status = 'finished'"
+                              " ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        return [Path(r) for r in json.loads(row[0])], row[1], row[2], json.loads(row[3])
+
+    def last_model(self) -> tuple[str, str] | None:
+        """(model, detector) of the last finished run: a library keeps them unless told otherwise."""
+        row = self.db.execute(
+            "SELECT model, detector FROM runs WHERE status = 'finished' ORDER BY id DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else None
+
+    # --- photos -----------------------------------------------------------------------------
+    def photos_under(self, roots: Iterable[Path]) -> dict[str, PhotoRecord]:
+        """Every photo the database holds below any of the roots, by path text."""
+        records = {}
+        for root in roots:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            rows = self.db.execute(
+                "SELECT id, path, size, mtime_ns, content_hash, status, reason, model, detector FROM photos "
+                "WHERE substr(path, 1, ?) = ?",
+                (len(prefix), prefix),
+            )
+            for row in rows:
+                location = os.fsdecode(row[1])
+                records[location] = PhotoRecord(row[0], location, *row[2:])
+        return records
+
+    def save_photo(
+        self, path: Path, size: int, mtime_ns: int, content_hash: str | None, run_id: int, *,
+        status: str, reason: str | None = None, dimensions: tuple[int, int] | None = None,
+        model: str | None = None, detector: str | None = None, faces: Iterable[FaceRow] = (),
+    ) -> int:
+        """Record one processed photo and its faces, replacing what was stored for that path."""
+        key = path_key(path)
+        width, height = dimensions or (None, None)
+        self.db.execute("DELETE FROM photos WHERE path = ?", (key,))
+        photo_id = self.db.execute(
+            "INSERT INTO photos (path, size, mtime_ns, content_hash, status, reason, width, height, model,"
+            " detector, processed_run, seen_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, size, mtime_ns, content_hash, status, reason, width, height, model, detector, run_id, run_id),
+        ).lastrowid
+        self.db.executemany(
+            "INSERT INTO faces (photo_id, x, y, w, h, landmarks, score, model, detector, embedding, created_run)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (photo_id, *face.box, json.dumps(face.landmarks), face.score, model, detector,
+                 np.asarray(face.embedding, dtype="<f4").tobytes(), run_id)
+                for face in faces
+            ],
+        )
+        return int(photo_id)
+
+    def processed_sizes(self, model: str, detector: str) -> set[int]:
+        """File sizes of the photos already processed with model and detector (to spot copies cheaply)."""
+        return {row[0] for row in self.db.execute(
+            "SELECT DISTINCT size FROM photos WHERE status = 'done' AND model = ? AND detector = ?",
+            (model, detector))}
+
+    def processed_photo_with_hash(self, content_hash: str, model: str, detector: str) -> int | None:
+        """A photo with these exact bytes already processed with the model and detector, if any."""
+        row = self.db.execute(
+            "SELECT id FROM photos WHERE content_hash = ? AND status = 'done' AND model = ? AND detector = ?"
+            " ORDER BY id LIMIT 1",
+            (content_hash, model, detector),
+        ).fetchone()
+        return row[0] if row else None
+
+    def reuse_photo(self, source_id: int, path: Path, size: int, mtime_ns: int, run_id: int) -> int:
+        """Record path as holding the same bytes as photo source_id: its faces (embeddings, people and
+        all) are copied, not recomputed. Returns the number of faces copied."""
+        key = path_key(path)
+        source_path = self.db.execute("SELECT path FROM photos WHERE id = ?", (source_id,)).fetchone()[0]
+        if source_path == key:  # same file, only its metadata changed (touched, copied back)
+            self.db.execute("UPDATE photos SET size = ?, mtime_ns = ?, seen_run = ? WHERE id = ?",
+                            (size, mtime_ns, run_id, source_id))
+            return 0
+        self.db.execute("DELETE FROM photos WHERE path = ?", (key,))
+        photo_id = self.db.execute(
+            "INSERT INTO photos (path, size, mtime_ns, content_hash, status, reason, width, height, model, detector,"
+            " processed_run, seen_run) SELECT ?, ?, ?, content_hash, status, reason, width, height, model, detector,"
+            " processed_run, ? FROM photos WHERE id = ?",
+            (key, size, mtime_ns, run_id, source_id),
+        ).lastrowid
+        return self.db.execute(
+            "INSERT INTO faces (photo_id, x, y, w, h, landmarks, score, model, detector, embedding, person_id,"
+            " created_run, confirmed) SELECT ?, x, y, w, h, landmarks, score, model, detector, embedding, person_id,"
+            " created_run, confirmed"
+            " FROM faces WHERE photo_id = ? ORDER BY id",
+            (photo_id, source_id),
+        ).rowcount
+
+    def remove_photos(self, photo_ids: Iterable[int]) -> int:
+        """Forget photos that are gone from disk (their faces go with them)."""
+        ids = list(photo_ids)
+        self.db.executemany("DELETE FROM photos WHERE id = ?", ((i,) for i in ids))
+        return len(ids)
+
+    def unreadable_photos(self, roots: Iterable[Path]) -> list[tuple[Path, str]]:
+        found = []
+        for root in roots:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            found += [(Path(os.fsdecode(path)), reason or "unknown reason") for path, reason in self.db.execute(
+                "SELECT path, reason FROM photos WHERE status = 'unreadable' AND substr(path, 1, ?) = ?",
+                (len(prefix), prefix))]
+        return sorted(found)
+
+    # --- faces ------------------------------------------------------------------------------
+    def load_faces(self, model: str, roots: Iterable[Path]) -> StoredFaces:
+        """Every face embedded with `model` in photos below the roots."""
+        ids, vectors, scores, sizes, people, confirmed, created, photos = [], [], [], [], [], [], [], []
+        for root in roots:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            rows = self.db.execute(
+                "SELECT f.id, f.embedding, f.score, min(f.w, f.h), coalesce(f.person_id, 0), f.confirmed,"
+                " coalesce(f.created_run, 0), f.photo_id FROM faces f JOIN photos p ON p.id = f.photo_id"
+                " WHERE f.model = ? AND substr(p.path, 1, ?) = ? ORDER BY f.id",
+                (model, len(prefix), prefix),
+            )
+            for face_id, blob, score, size, person, sure, run, photo in rows:
+                ids.append(face_id)
+                vectors.append(np.frombuffer(blob, dtype="<f4"))
+                scores.append(score)
+                sizes.append(size)
+                people.append(person)
+                confirmed.append(bool(sure))
+                created.append(run)
+                photos.append(photo)
+        dim = len(vectors[0]) if vectors else 0
+        return StoredFaces(
+            ids=np.asarray(ids, dtype=np.int64),
+            embeddings=np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32),
+            scores=np.asarray(scores, dtype=np.float32),
+            sizes=np.asarray(sizes, dtype=np.int64),
+            person_ids=np.asarray(people, dtype=np.int64),
+            confirmed=np.asarray(confirmed, dtype=bool),
+            created_runs=np.asarray(created, dtype=np.int64),
+            photo_ids=np.asarray(photos, dtype=np.int64),
+        )
+
+    def face_photos(self, face_ids: Iterable[int]) -> Iterator[tuple[int, Path]]:
+        """(face id, photo path) pairs for the given faces."""
+        ids = list(face_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for face_id, path in self.db.execute(
+                f"SELECT f.id, p.path FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id IN ({marks})", chunk
+            ):
+                yield face_id, Path(os.fsdecode(path))
+
+    def face_boxes(self, face_ids: Iterable[int]) -> dict[int, tuple[Path, tuple[int, int, int, int]]]:
+        """Each face's photo path and (x, y, w, h) box."""
+        ids = list(face_ids)
+        boxes = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for face_id, path, x, y, w, h in self.db.execute(
+                f"SELECT f.id, p.path, f.x, f.y, f.w, f.h FROM faces f JOIN photos p ON p.id = f.photo_id "
+                f"WHERE f.id IN ({marks})", chunk
+            ):
+                boxes[face_id] = (Path(os.fsdecode(path)), (x, y, w, h))
+        return boxes
+
+    def count_faces(self, roots: Iterable[Path]) -> int:
+        total = 0
+        for root in roots:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            total += self.db.execute(
+                "SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id WHERE substr(p.path, 1, ?) = ?",
+                (len(prefix), prefix),
+            ).fetchone()[0]
+        return total
