@@ -109,16 +109,16 @@ def _exact_hdbscan(vectors: np.ndarray, settings: ClusterSettings) -> np.ndarray
 
 
 def _centres(vectors: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> np.ndarray:
-    """Unit-length mean of each cluster's vectors, in the order of `clusters` (one pass over the faces)."""
+    """Unit-length mean of each cluster's vectors, in the order of `clusters`, with no copy of the vectors."""
+    from scipy.sparse import csr_matrix
+
     row = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
     row[clusters] = np.arange(len(clusters))
     members = np.flatnonzero(labels >= 0)
     members = members[row[labels[members]] >= 0]
-    sums = np.zeros((len(clusters), vectors.shape[1]), dtype=np.float64)
-    order = members[np.argsort(row[labels[members]], kind="stable")]
-    owners = row[labels[order]]
-    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-    sums[owners[starts]] = np.add.reduceat(vectors[order].astype(np.float64), starts, axis=0)
+    membership = csr_matrix((np.ones(len(members), dtype=vectors.dtype), (row[labels[members]], members)),
+                            shape=(len(clusters), len(vectors)))
+    sums = np.asarray(membership @ vectors, dtype=np.float64)
     return sums / np.linalg.norm(sums, axis=1, keepdims=True)
 
 

@@ -145,3 +145,22 @@ def test_merge_is_average_linkage_within_groups_of_close_centres():
     pairs = [(i, j) for i in range(len(clusters)) for j in range(i + 1, len(clusters))]
     assert all((reference[i] == reference[j]) == (ours[clusters[i]] == ours[clusters[j]]) for i, j in pairs)
     assert len(set(ours.values())) < len(clusters)  # the case has merges to get right
+
+
+def test_graph_index_with_reduced_search_dimensions_finds_the_people(monkeypatch):
+    """The large-library path (HNSW index, candidates found in PCA dimensions, distances measured in
+    full) on a small case, by lowering the sizes at which it starts."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from clusterfaces import knn_hdbscan
+
+    monkeypatch.setattr(knn_hdbscan, "EXACT_SEARCH_LIMIT", 10)
+    monkeypatch.setattr(knn_hdbscan, "SEARCH_DIMS", 32)
+    vectors, truth = _with_strangers([50, 40, 30, 20, 10], strangers=30)
+    indices, distances = knn_hdbscan.knn_graph(vectors, 15)
+    exact = np.sqrt(((vectors[:, None, :] - vectors[None, :, :]) ** 2).sum(axis=2))
+    np.testing.assert_allclose(distances, np.take_along_axis(exact, indices, 1), atol=1e-5)  # full-d distances
+    assert (np.diff(distances, axis=1) >= 0).all()  # nearest first
+    labels = cluster_embeddings(vectors, ClusterSettings(algorithm="knn"), "Dlib")
+    people_only = truth >= 0
+    assert adjusted_rand_score(truth[people_only], labels[people_only]) == 1.0
