@@ -73,17 +73,30 @@ def scan_in_subprocess(folder: Path, model: str, detector: str, workers: int, ma
     """Run `clusterfaces scan` in a child process; time it and read its and its workers' peak RSS."""
     work = Path(tempfile.mkdtemp(prefix="cf-speed-"))
     code = (
-        "import json, resource, sys, time; from pathlib import Path\n"
+        "import json, os, resource, subprocess, sys, threading, time; from pathlib import Path\n"
         "from clusterfaces.library import Library, ScanOptions\n"
         "from clusterfaces.faces import FaceEmbedder, FaceDetector\n"
         f"FaceEmbedder({model!r}); FaceDetector({detector!r}, {model!r})  # loading is not scanning\n"
+        # Workers' peak RSS, sampled: RUSAGE_CHILDREN would also count helpers forked from this big
+        # process (a forked child's high-water mark starts at its parent's size).
+        "workers = {}\n"
+        "def watch():\n"
+        "    while True:\n"
+        "        out = subprocess.run(['ps', '-o', 'pid=,rss=,args=', '--ppid', str(os.getpid())],"
+        " capture_output=True, text=True).stdout\n"
+        "        for line in out.splitlines():\n"
+        "            pid, rss, args = line.split(None, 2)\n"
+        "            if 'spawn_main' in args: workers[pid] = max(workers.get(pid, 0), int(rss) / 1024)\n"
+        "        time.sleep(0.2)\n"
+        "threading.Thread(target=watch, daemon=True).start()\n"
         "t = time.perf_counter()\n"
         f"r = Library(Path({str(work / 'db')!r}), Path({str(work / 'out')!r})).scan(ScanOptions(roots=[Path("
         f"{str(folder)!r})], model={model!r}, detector={detector!r}, workers={workers}, max_side={max_side}))\n"
         "wall = time.perf_counter() - t\n"
         "print(json.dumps({'wall': wall, 'photos': r.photos_processed, 'faces': r.faces_new, 'seconds': r.seconds,"
         " 'rss_main_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
-        " 'rss_worker_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))\n"
+        " 'rss_worker_mb': max(workers.values(), default=0.0), 'rss_total_mb':"
+        " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + sum(workers.values())}))\n"
     )
     if __name__ != "__main__":
         raise RuntimeError("run as a script")
@@ -92,7 +105,33 @@ def scan_in_subprocess(folder: Path, model: str, detector: str, workers: int, ma
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def untrained_facenet_home() -> Path:
+    """A throw-away DeepFace home whose facenet512_weights.h5 holds UNTRAINED weights of DeepFace's own
+    FaceNet512 definition, so both the naive loop and the scan can be timed with FaceNet512 offline.
+    The embeddings are meaningless; the arithmetic, and so the speed, is the real model's."""
+    home = Path(tempfile.mkdtemp(prefix="cf-facenet-home-"))
+    os.environ["DEEPFACE_HOME"] = str(home)  # children (scan, workers) inherit it
+    from deepface.models.facial_recognition.tf.Facenet import InceptionResNetV1
+
+    from clusterfaces.weights import stage_shipped_dlib_weights, weights_dir
+
+    weights_dir().mkdir(parents=True, exist_ok=True)
+    import h5py
+    from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
+
+    # DeepFace loads this file as a legacy (Keras 2) HDF5 weights file, so write that format.
+    with h5py.File(weights_dir() / "facenet512_weights.h5", "w") as handle:
+        save_weights_to_hdf5_group(handle, InceptionResNetV1(dimension=512))
+    stage_shipped_dlib_weights()  # the dlib detector's landmark model
+    return home
+
+
 def pipeline(args: argparse.Namespace) -> None:
+    note = ""
+    if args.untrained_facenet:
+        args.model = "Facenet512"
+        home = untrained_facenet_home()
+        note = " [FaceNet512 with UNTRAINED weights: speed only]"
     photos = photos_in(args.folder)
     rows = []
     for workers, max_side in [(w, m) for m in args.max_sides for w in args.workers]:
@@ -105,7 +144,7 @@ def pipeline(args: argparse.Namespace) -> None:
             "decode_s": stage.get("decode", 0.0), "detect_s": stage.get("detect", 0.0),
             "embed_s": stage.get("embed", 0.0), "store_s": stage.get("store", 0.0),
             "cluster_s": stage.get("cluster", 0.0), "peak_rss_main_mb": run["rss_main_mb"],
-            "peak_rss_worker_mb": run["rss_worker_mb"],
+            "peak_rss_worker_mb": run["rss_worker_mb"], "peak_rss_all_mb": run["rss_total_mb"],
         })
     naive_seconds, naive_faces = naive_loop(photos[:args.naive_photos], args.model, args.detector)
     photos = photos[:args.naive_photos]
@@ -113,10 +152,14 @@ def pipeline(args: argparse.Namespace) -> None:
              "photos_per_s": len(photos) / naive_seconds}
     for row in rows:
         row["speedup_vs_naive"] = row["photos_per_s"] / naive["photos_per_s"]
-    _table(f"Scan of {args.folder} ({args.model}, {args.detector}); naive DeepFace.represent loop: "
+    _table(f"Scan of {args.folder} ({args.model}, {args.detector}){note}; naive DeepFace.represent loop: "
            f"{naive['photos_per_s']:.2f} photos/s", rows)
-    _write(f"pipeline_{args.folder.name}", {"folder": str(args.folder), "model": args.model,
-                                             "detector": args.detector, "naive": naive, "scan": rows})
+    _write(f"pipeline_{args.folder.name}{'_facenet512_untrained' if note else ''}",
+           {"date": str(date.today()), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "folder": str(args.folder), "model": args.model, "detector": args.detector, "note": note.strip(" []"),
+            "naive": naive, "scan": rows})
+    if note:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def embed(args: argparse.Namespace) -> None:
@@ -252,6 +295,8 @@ def main() -> None:
         command.add_argument("--max-sides", nargs="+", type=int, default=[1600])
         command.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32, 64])
         command.add_argument("--naive-photos", type=int, default=None, help="time the naive loop on this many")
+        command.add_argument("--untrained-facenet", action="store_true",
+                             help="time FaceNet512 (untrained weights from DeepFace's definition; speed only)")
     command = sub.add_parser("cluster")
     command.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000])
     command.add_argument("--dims", nargs="+", type=int, default=[128, 512])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import re
@@ -17,17 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clusterfaces.errors import OutputError
+from clusterfaces.file_names import (
+    HASH_LENGTHS,
+    MAX_BYTES,
+    MAX_CHARS,
+    fit,
+    hashed,
+    link_names,
+    path_digest,
+    safe_folder_name,
+    split_ext,
+)
 
 MANIFEST_NAME = ".clusterfaces-output.json"  # in the output folder; also tells the photo crawler to skip it
 LINK_MODES = ("symlink", "hardlink", "copy")
-MAX_CHARS, MAX_BYTES = 100, 200  # folder names: both limits; link names: the byte limit
 _MANIFEST_VERSION = 1
-_HASH_LENGTHS = (8, 16, 40)
-_MAX_EXT_BYTES = 16
-# Path separators, characters Windows forbids, control characters, line separators, lone surrogates.
-_FORBIDDEN = re.compile('[/\\\\<>:"|?*\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]')
-_EDGES = re.compile(r"^[\s.]+|[\s.]+$")
-_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{d}" for p in ("COM", "LPT") for d in "123456789¹²³"}
 _NO_LINKS_HERE = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
@@ -59,85 +62,6 @@ class _Entry:
     ino: int | None = None  # hardlink/copy: how to recognise the file later
     size: int | None = None
     mtime_ns: int | None = None
-
-
-def _clean(text: str) -> str:
-    """Drop forbidden characters, normalise to NFC and strip spaces and dots at both ends."""
-    return _EDGES.sub("", unicodedata.normalize("NFC", _FORBIDDEN.sub("", text)))
-
-
-def _fit(text: str, max_chars: int, max_bytes: int) -> str:
-    """Shorten to the limits on whole characters and drop the spaces and dots this leaves at the end."""
-    if len(text) <= max_chars and len(text.encode()) <= max_bytes:
-        return text
-    cut = text[:max_chars].encode()[:max_bytes].decode("utf-8", "ignore")
-    return _EDGES.sub("", cut)
-
-
-def _unreserved(name: str) -> str:
-    """Append "_" to the stem of a Windows device name (CON, con.txt, LPT1...)."""
-    stem, dot, rest = name.partition(".")
-    return f"{stem}_{dot}{rest}" if stem.rstrip(" ").upper() in _RESERVED else name
-
-
-def safe_folder_name(name: str, fallback: str = "Unnamed") -> str:
-    """Make `name` usable as one folder name on Linux, macOS and Windows, keeping its Unicode."""
-    cleaned = _fit(_clean(name), MAX_CHARS, MAX_BYTES)
-    if not cleaned:
-        return safe_folder_name(fallback) if fallback != "Unnamed" else "Unnamed"
-    return _fit(_unreserved(cleaned), MAX_CHARS, MAX_BYTES)
-
-
-def _split_ext(file_name: str) -> tuple[str, str]:
-    """Split off a short extension, cleaned, with its dot ("" if there is none)."""
-    stem, ext = os.path.splitext(file_name)
-    ext = _clean(ext[1:])
-    return (stem, "." + ext) if ext and len(ext.encode()) <= _MAX_EXT_BYTES else (file_name, "")
-
-
-def _hashed(stem: str, ext: str, digest: str) -> str:
-    """`stem__<digest>.ext`, the stem shortened so that the name fits in MAX_BYTES."""
-    room = MAX_BYTES - len(digest) - 3 - len(ext.encode())  # 3: "__", and "_" if the stem is reserved
-    stem = _fit(stem, room, room)
-    return _unreserved(f"{stem}__{digest}{ext}" if stem else digest + ext)
-
-
-def _digest(path: str) -> str:
-    return hashlib.sha1(os.fsencode(path)).hexdigest()
-
-
-def _readable_name(photo: str, roots: list[str], prefix: bool) -> tuple[str, str]:
-    """The photo's path below its (deepest) root, parts joined with "__", as (stem, extension)."""
-    for root in roots:
-        start = root if root.endswith(os.sep) else root + os.sep
-        if photo.startswith(start):
-            parts = ([os.path.basename(root)] if prefix else []) + photo[len(start):].split(os.sep)
-            break
-    else:
-        parts = [os.path.basename(photo)]
-    stem, ext = _split_ext(parts[-1])
-    return "__".join(c for c in map(_clean, [*parts[:-1], stem]) if c) or "photo", ext
-
-
-def link_names(photos: Sequence[Path], roots: Sequence[Path]) -> dict[Path, str]:
-    """A readable, unique, deterministic link file name for each photo (independent of input order)."""
-    root_list = sorted({os.path.abspath(r) for r in roots}, key=len, reverse=True)
-    absolute = {p: os.path.abspath(p) for p in photos}
-    info = {a: _readable_name(a, root_list, len(root_list) > 1) for a in absolute.values()}
-    plain = {a: _unreserved(s + e) for a, (s, e) in info.items()}
-    level = {a: int(len(name.encode()) > MAX_BYTES) for a, name in plain.items()}
-    while True:  # hash the names that clash (case-insensitively) until none do; at most 4 rounds
-        names = {a: _hashed(*info[a], _digest(a)[: _HASH_LENGTHS[level[a] - 1]]) if level[a] else plain[a]
-                 for a in info}
-        by_key: dict[str, list[str]] = {}
-        for a, name in names.items():
-            by_key.setdefault(name.casefold(), []).append(a)
-        clashing = [a for group in by_key.values() if len(group) > 1
-                    for a in group if level[a] < len(_HASH_LENGTHS)]
-        if not clashing:
-            return {p: names[a] for p, a in absolute.items()}
-        for a in clashing:
-            level[a] += 1
 
 
 def is_output_folder(path: Path) -> bool:
@@ -297,7 +221,7 @@ def _folder_names(folders: Sequence[PersonFolder], top: dict[str, os.DirEntry]) 
                 top_keys[name.casefold()] == name and top[name].is_dir(follow_symlinks=False))):
             n += 1
             suffix = f" ({n})"
-            name = _fit(base, MAX_CHARS - len(suffix), MAX_BYTES - len(suffix)) + suffix
+            name = fit(base, MAX_CHARS - len(suffix), MAX_BYTES - len(suffix)) + suffix
         taken.add(name.casefold())
         result.append(name)
     return result
@@ -333,10 +257,10 @@ class _Plan:
                 self.assigned.add(name.casefold())
         for src, name, verdict in pending:
             if verdict == "taken":  # something the tool did not make is there: pick another name
-                stem, ext = _split_ext(name)
-                candidates = [_hashed(stem, ext, _digest(src)[:n]) for n in _HASH_LENGTHS]
+                stem, ext = split_ext(name)
+                candidates = [hashed(stem, ext, path_digest(src)[:n]) for n in HASH_LENGTHS]
                 room = MAX_BYTES - 12 - len(ext.encode())
-                short = _fit(stem, room, room)
+                short = fit(stem, room, room)
                 candidates += [f"{short}~{i}{ext}" for i in range(2, len(self.keys) + len(wanted) + 3)]
                 name, verdict = next((c, v) for c in candidates if (v := self.judge(c, src)) != "taken")
                 self.assigned.add(name.casefold())

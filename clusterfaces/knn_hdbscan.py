@@ -18,7 +18,6 @@ import numpy as np
 NEIGHBOURS = 15
 EXACT_SEARCH_LIMIT = 20_000  # below this a brute-force search takes seconds and is exact
 HNSW_LINKS = 16
-SEARCH_DIMS = 128  # above EXACT_SEARCH_LIMIT, wider embeddings are searched in this many PCA dimensions
 SEARCH_BLOCK = 65_536  # queries per search call: bounds the result arrays, not the index
 
 
@@ -29,50 +28,27 @@ def knn_graph(vectors: np.ndarray, neighbours: int = NEIGHBOURS) -> tuple[np.nda
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     count, dim = vectors.shape
     k = min(neighbours + 1, count)
-    searched = vectors
     if count <= EXACT_SEARCH_LIMIT:
         index = faiss.IndexFlatL2(dim)
     else:
-        if dim > SEARCH_DIMS:
-            # Candidates are found in the main principal components (a quarter of the memory and time
-            # at 512-d); their distances are then measured in full below.
-            pca = faiss.PCAMatrix(dim, SEARCH_DIMS)
-            pca.train(vectors[np.random.default_rng(0).choice(count, min(count, 100_000), replace=False)])
-            searched = pca.apply(vectors)
         # A graph index: unlike a k-means partition it copes with one person owning a tenth of the faces.
-        index = faiss.IndexHNSWFlat(searched.shape[1], HNSW_LINKS)
+        # (Searching in fewer PCA dimensions was tried: 2x faster at 100,000 x 512 but it split and
+        # glued more people, benchmarks/results/speed_cluster_pca_trial.json.)
+        index = faiss.IndexHNSWFlat(dim, HNSW_LINKS)
         index.hnsw.efConstruction = 40
         index.hnsw.efSearch = max(48, 2 * k)
-    index.add(searched)
+    index.add(vectors)
     distances = np.empty((count, k), dtype=np.float32)
     indices = np.empty((count, k), dtype=np.int64)
     for start in range(0, count, SEARCH_BLOCK):
         block = slice(start, start + SEARCH_BLOCK)
-        squared, indices[block] = index.search(searched[block], k)
-        if searched is not vectors:
-            squared = _full_squared_distances(vectors, start, indices[block])
+        squared, indices[block] = index.search(vectors[block], k)
         distances[block] = np.sqrt(np.clip(squared, 0.0, None))
-    if searched is not vectors:
-        order = np.argsort(distances, axis=1, kind="stable")
-        indices, distances = np.take_along_axis(indices, order, 1), np.take_along_axis(distances, order, 1)
     # Drop each point's own entry (an exact duplicate may come first instead: same distance, 0).
     own = indices == np.arange(count)[:, None]
     keep = ~own
     keep[own.sum(axis=1) == 0, -1] = False
     return indices[keep].reshape(count, k - 1), distances[keep].reshape(count, k - 1)
-
-
-def _full_squared_distances(vectors: np.ndarray, start: int, candidates: np.ndarray) -> np.ndarray:
-    """Squared distances from rows start.. to their candidate rows, in all dimensions (inf where none)."""
-    squared = np.full(candidates.shape, np.inf, dtype=np.float32)
-    for offset in range(0, len(candidates), 4096):  # (4096 x k x dims) floats at a time
-        rows = candidates[offset:offset + 4096]
-        found = rows >= 0
-        gathered = vectors[np.where(found, rows, 0)]
-        queries = vectors[start + offset:start + offset + len(rows)]
-        part = ((gathered - queries[:, None, :]) ** 2).sum(axis=2)
-        squared[offset:offset + len(rows)] = np.where(found, part, np.inf)
-    return squared
 
 
 def spanning_tree(indices: np.ndarray, distances: np.ndarray, min_samples: int) -> np.ndarray:
