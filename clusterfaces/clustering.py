@@ -88,6 +88,7 @@ def cluster_embeddings(vectors: np.ndarray, settings: ClusterSettings, model: st
         labels = knn_hdbscan(vectors, settings.min_cluster_size, settings.min_samples or 1,
                              settings.selection_method, settings.selection_epsilon)
     labels = merge_close_clusters(vectors, labels, settings.merge_distance or 0.0)
+    labels = detach_strays(vectors, labels, same_person_threshold(model))
     labels = attach_leftovers(vectors, labels, settings.attach_distance or 0.0)
     return order_by_size(labels)
 
@@ -158,6 +159,33 @@ def merge_close_clusters(vectors: np.ndarray, labels: np.ndarray, max_distance: 
     mapping = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
     mapping[clusters] = clusters[merged]
     return np.where(labels >= 0, mapping[np.maximum(labels, 0)], -1)
+
+
+def detach_strays(vectors: np.ndarray, labels: np.ndarray, max_distance: float) -> np.ndarray:
+    """Take out of its cluster a face that is farther than max_distance from the cluster's centre and
+    nearer to another cluster's centre; attach_leftovers then decides where it belongs.
+
+    HDBSCAN counts as a member every face that hangs off a cluster before the cluster is selected,
+    however long its edge; with the approximate neighbour graph of large libraries an odd face whose
+    true neighbours were missed can hang off the wrong person that way.
+    """
+    clusters = np.unique(labels[labels >= 0])
+    if max_distance <= 0 or len(clusters) < 2:
+        return labels
+    centres = _centres(vectors, labels, clusters)
+    row = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
+    row[clusters] = np.arange(len(clusters))
+    members = np.flatnonzero(labels >= 0)
+    own = row[labels[members]]
+    own_distance = np.sqrt(np.clip(2.0 - 2.0 * np.einsum("ij,ij->i", vectors[members], centres[own]), 0.0, None))
+    far = members[own_distance > max_distance]
+    labels = labels.copy()
+    for start in range(0, len(far), BLOCK):
+        chunk = far[start:start + BLOCK]
+        distances = _distances_to(vectors[chunk], centres)
+        mine = distances[np.arange(len(chunk)), row[labels[chunk]]]
+        labels[chunk[distances.min(axis=1) < mine]] = -1
+    return labels
 
 
 def attach_leftovers(vectors: np.ndarray, labels: np.ndarray, max_distance: float) -> np.ndarray:

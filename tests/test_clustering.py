@@ -165,3 +165,17 @@ def test_graph_index_path_finds_the_people(monkeypatch):
     labels = cluster_embeddings(vectors, ClusterSettings(algorithm="knn"), "Dlib")
     people_only = truth >= 0
     assert adjusted_rand_score(truth[people_only], labels[people_only]) == 1.0
+
+
+def test_a_face_hanging_off_the_wrong_person_is_detached_and_attached_to_its_own():
+    from clusterfaces.clustering import detach_strays
+
+    vectors, truth = _with_strangers([20, 20], strangers=0)
+    labels = truth.copy()
+    labels[5] = 1  # one of person 0's faces was put with person 1
+    labels[30] = -1  # and one of person 1's faces was left out
+    detached = detach_strays(vectors, labels, max_distance=0.40)
+    assert detached[5] == -1  # far from person 1's centre and nearer to person 0's
+    assert (detached[np.arange(40) != 5] == labels[np.arange(40) != 5]).all()  # nobody else moves
+    assert attach_leftovers(vectors, detached, 0.38)[5] == 0
+    assert detach_strays(vectors, labels, 0.0).tolist() == labels.tolist()  # 0 turns it off

@@ -40,7 +40,7 @@ def test_scan_name_edit_export_import_and_rescan_touch_no_photo(shared_photos, t
 
     run("scan", photos, "--model", "Dlib")
     run("name", answers="Alice\n\n-\nq\n")
-    listing = run("people")
+    listing = run("people", where=db)
     assert "Alice" in listing
     run("people", "rename", "2", "Bob")
     run("undo")
