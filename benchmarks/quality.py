@@ -32,10 +32,8 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from clusterfaces.clustering import ClusterSettings, cluster_embeddings, same_person_threshold
 from clusterfaces.demo import build_demo_library
-from clusterfaces.evaluation import bcubed, load_labels, pairwise, true_identity
-from clusterfaces.faces import l2_normalise
+from clusterfaces.evaluation import bcubed, labelled_faces, load_labels, pairwise
 from clusterfaces.library import Library, ScanOptions
-from clusterfaces.store import Store
 
 
 def chinese_whispers(vectors: np.ndarray, threshold: float, iterations: int = 20, seed: int = 0) -> np.ndarray:
@@ -62,23 +60,6 @@ def scores(truth: list[str], labels: np.ndarray) -> dict:
     }
 
 
-def labelled(library: Library, root: Path, labels: dict, model: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    with Store(library.database) as store:
-        faces = store.load_faces(model, [root])
-        boxes = store.face_boxes(faces.ids.tolist())
-    per_photo: dict[Path, int] = {}
-    for path, _ in boxes.values():
-        per_photo[path] = per_photo.get(path, 0) + 1
-    keep, truth = [], []
-    for index, face_id in enumerate(faces.ids.tolist()):
-        path, box = boxes[face_id]
-        identity = true_identity(labels, root, path, box, per_photo[path])
-        if identity is not None:
-            keep.append(index)
-            truth.append(identity)
-    return truth, l2_normalise(faces.embeddings[keep]), np.where(faces.person_ids[keep] > 0, faces.person_ids[keep], -1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("source", type=Path)
@@ -96,7 +77,7 @@ def main() -> None:
     started = time.perf_counter()
     result = library.scan(ScanOptions(roots=[root], model=args.model))
     seconds = time.perf_counter() - started
-    truth, vectors, ours = labelled(library, root, labels, result.model)
+    truth, vectors, ours = labelled_faces(library.database, root, labels, result.model)
     threshold = same_person_threshold(result.model)
     rows = {"clusterfaces (defaults)": scores(truth, ours)}
     baselines = {

@@ -14,30 +14,8 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
 from clusterfaces.clustering import ClusterSettings, cluster_embeddings
-from clusterfaces.evaluation import bcubed, load_labels, pairwise, true_identity
-from clusterfaces.faces import l2_normalise
-from clusterfaces.store import Store
-
-
-def labelled_faces(db: Path, labels_path: Path, root: Path, model: str) -> tuple[np.ndarray, list[str]]:
-    labels = load_labels(labels_path)
-    with Store(db) as store:
-        faces = store.load_faces(model, [root])
-        boxes = store.face_boxes(faces.ids.tolist())
-    per_photo: dict[Path, int] = {}
-    for path, _ in boxes.values():
-        per_photo[path] = per_photo.get(path, 0) + 1
-    keep, truth = [], []
-    for index, face_id in enumerate(faces.ids.tolist()):
-        path, box = boxes[face_id]
-        identity = true_identity(labels, root, path, box, per_photo[path])
-        if identity is not None:
-            keep.append(index)
-            truth.append(identity)
-    return l2_normalise(faces.embeddings[keep]), truth
+from clusterfaces.evaluation import bcubed, labelled_faces, load_labels, pairwise
 
 
 def main() -> None:
@@ -48,7 +26,8 @@ def main() -> None:
     parser.add_argument("--model", default="Dlib")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tune_clustering.json")
     args = parser.parse_args()
-    vectors, truth = labelled_faces(args.db, args.labels, Path(os.path.abspath(args.root)), args.model)
+    truth, vectors, _ = labelled_faces(args.db, Path(os.path.abspath(args.root)), load_labels(args.labels),
+                                       args.model)
     print(f"{len(truth)} labelled faces of {len(set(truth))} people")
     rows = []
     grid = itertools.product((2, 3, 5, 8), (1, 2, 3), (0.0, 0.2, 0.3), (0.0, 0.3, 0.34, 0.38), (0.0, 0.3, 0.35, 0.4))

@@ -176,9 +176,12 @@ def detach_strays(vectors: np.ndarray, labels: np.ndarray, max_distance: float) 
     row = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
     row[clusters] = np.arange(len(clusters))
     members = np.flatnonzero(labels >= 0)
-    own = row[labels[members]]
-    own_distance = np.sqrt(np.clip(2.0 - 2.0 * np.einsum("ij,ij->i", vectors[members], centres[own]), 0.0, None))
-    far = members[own_distance > max_distance]
+    far = []
+    for start in range(0, len(members), BLOCK):  # in blocks: no copy of all vectors or of their centres
+        chunk = members[start:start + BLOCK]
+        similarity = np.einsum("ij,ij->i", vectors[chunk], centres[row[labels[chunk]]])
+        far.append(chunk[np.sqrt(np.clip(2.0 - 2.0 * similarity, 0.0, None)) > max_distance])
+    far = np.concatenate(far)
     labels = labels.copy()
     for start in range(0, len(far), BLOCK):
         chunk = far[start:start + BLOCK]

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -84,3 +86,24 @@ def true_identity(labels: dict, root: Path, photo: Path, box: Sequence[float], f
 def load_labels(path: Path) -> dict:
     """Read a labels.json (relative path -> identities, optionally each face's box)."""
     return json.loads(Path(path).read_text())
+
+
+def labelled_faces(database: Path, root: Path, labels: dict, model: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The faces of a scanned library whose identity the labels tell: (identities, their L2-normalised
+    embeddings, the person each was put with or -1)."""
+    from clusterfaces.faces import l2_normalise
+    from clusterfaces.store import Store
+
+    with Store(database) as store:
+        faces = store.load_faces(model, [root])
+        boxes = store.face_boxes(faces.ids.tolist())
+    per_photo = Counter(path for path, _ in boxes.values())
+    keep, truth = [], []
+    for index, face_id in enumerate(faces.ids.tolist()):
+        path, box = boxes[face_id]
+        identity = true_identity(labels, root, path, box, per_photo[path])
+        if identity is not None:
+            keep.append(index)
+            truth.append(identity)
+    people = faces.person_ids[keep]
+    return truth, l2_normalise(faces.embeddings[keep]), np.where(people > 0, people, -1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,22 @@ def isolated_homes(tmp_path_factory: pytest.TempPathFactory) -> None:
     home = tmp_path_factory.mktemp("homes")
     os.environ["CLUSTERFACES_HOME"] = str(home / "clusterfaces")
     os.environ.setdefault("DEEPFACE_HOME", str(home / "deepface"))
+
+
+# Who is in which of ../shared/photos, by one photo each (for tests that edit named people).
+WHO = {"obama": "2009-whitehouse/obama.jpg", "biden": "2009-whitehouse/biden.jpg", "kit": "got/john1.jpeg",
+       "rose": "got/rose1.jpg", "alex": "theatre/alex_lacamoire1.jpg"}
+
+
+@pytest.fixture(scope="session")
+def scanned(shared_photos, tmp_path_factory):
+    """One real Dlib scan of the shared photos for the whole session: (database, photos root, person id
+    by WHO key). Never edit it: tests copy the database and edit the copy."""
+    from clusterfaces.library import Library, ScanOptions
+
+    base = tmp_path_factory.mktemp("scanned")
+    root = base / "photos"
+    shutil.copytree(shared_photos, root, ignore=shutil.ignore_patterns("labels.json"))
+    result = Library(base / "library.db", base / "people").scan(ScanOptions(roots=[root], model="Dlib"))
+    people = {who: next(p.person.id for p in result.people if root / photo in p.photos) for who, photo in WHO.items()}
+    return base / "library.db", root, people

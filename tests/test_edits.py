@@ -16,20 +16,6 @@ from clusterfaces.folders import MAX_BYTES, MAX_CHARS
 from clusterfaces.library import Library, ScanOptions
 from clusterfaces.store import Store
 
-WHO = {"obama": "2009-whitehouse/obama.jpg", "biden": "2009-whitehouse/biden.jpg", "kit": "got/john1.jpeg",
-       "rose": "got/rose1.jpg", "alex": "theatre/alex_lacamoire1.jpg"}
-
-
-@pytest.fixture(scope="module")
-def scanned(shared_photos, tmp_path_factory):
-    """One real Dlib scan of the shared photos for the whole module; each test edits a copy of it."""
-    base = tmp_path_factory.mktemp("edits")
-    root = base / "photos"
-    shutil.copytree(shared_photos, root, ignore=shutil.ignore_patterns("labels.json"))
-    result = Library(base / "library.db", base / "people").scan(ScanOptions(roots=[root], model="Dlib"))
-    people = {who: next(p.person.id for p in result.people if root / photo in p.photos) for who, photo in WHO.items()}
-    return base / "library.db", root, people
-
 
 @pytest.fixture()
 def library(scanned, tmp_path):
