@@ -38,9 +38,11 @@ def demo(
     with RichObserver(console) as observer:
         result = library.scan(ScanOptions(roots=[photos], model=model), observer)
     print_summary(console, result)
-    console.print(f"\nWho is really where: {escape(str(photos / 'labels.json'))}")
-    console.print(f"Next: clusterfaces gallery --db {escape(str(library.database))}   "
-                  f"(or: clusterfaces name --db {escape(str(library.database))})")
+    console.print(f"\nWho is really where: {escape(str(photos / 'labels.json'))}", soft_wrap=True)
+    # One command per line, never wrapped by the console: they are meant to be copied.
+    console.print("Next, look at the people, or name them:")
+    for command in ("gallery", "name"):
+        console.print(f"  clusterfaces {command} --db {escape(str(library.database))}", soft_wrap=True)
 
 
 @user_facing

@@ -80,8 +80,11 @@ def import_map(
     db: DbOption = None,
     out: OutOption = None,
 ) -> None:
-    """Restore names, merges, ignores and corrections from an identity map (after re-scanning the same photos
-    into a new database); `clusterfaces undo` takes it back."""
+    """Restore names, merges, ignores and corrections from an identity map into a re-scanned library.
+
+    Faces are matched by the photo's content and box, so moved photos still match; `clusterfaces undo`
+    takes the import back.
+    """
     from clusterfaces.importing import import_identity_map, load_identity_map
 
     data = load_identity_map(path)
