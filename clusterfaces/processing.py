@@ -8,6 +8,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from clusterfaces.crawl import FoundFile, content_hash
@@ -104,16 +105,39 @@ def _analysed(files: Iterable[tuple[FoundFile, str | None]], settings: Detection
     # spawn, not fork: the parent may already hold TensorFlow threads, which fork would break.
     context = multiprocessing.get_context("spawn")
     backlog = 4 * workers  # bounds memory: at most this many photos' crops wait for the embedder
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings,))
-    pending: deque[Future[PhotoResult]] = deque()
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings,))
+
+    pool = new_pool()
+    pending: deque[tuple[FoundFile, str | None, Future[PhotoResult]]] = deque()
     remaining = iter(files)
     try:
-        for file, digest in remaining:
-            pending.append(pool.submit(_analyse_in_worker, file, digest))
-            if len(pending) >= backlog:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        while True:
+            while len(pending) < backlog:
+                item = next(remaining, None)
+                if item is None:
+                    break
+                pending.append((*item, pool.submit(_analyse_in_worker, *item)))
+            if not pending:
+                return
+            file, digest, future = pending.popleft()
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                # A worker died (the out-of-memory killer, or a crash inside a native library) and took
+                # the pool with it. Start a new pool, run this photo alone to learn whether it is the
+                # cause, and send the photos that were queued behind it again.
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = new_pool()
+                try:
+                    result = pool.submit(_analyse_in_worker, file, digest).result()
+                except BrokenProcessPool:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool = new_pool()
+                    result = PhotoResult(file, digest, [], reason="the face detector crashed on this file")
+                pending = deque((f, d, pool.submit(_analyse_in_worker, f, d)) for f, d, _ in pending)
+            yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -365,3 +365,58 @@ def test_explicit_model_offline_without_weights_is_one_line(tmp_path, face_photo
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and "facenet512_weights.h5" in lines[0]
     shutil.rmtree(tmp_path / "deepface", ignore_errors=True)
+
+
+def _worker_pids() -> list[int]:
+    """Pool workers of this process (spawned interpreters whose parent is us)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat, open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                    if parent == os.getpid() and b"spawn_main" in cmdline.read():
+                        pids.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return pids
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the worker through /proc")
+@pytest.mark.parametrize("kills", [1, 2])
+def test_a_worker_killed_mid_scan_costs_no_photo(kills, face_photo, tmp_path):
+    """The out-of-memory killer takes a worker: the scan starts a new one and loses nothing. A photo
+    whose worker dies again when it is tried alone is recorded as unreadable, and the scan goes on."""
+    import signal
+    import threading
+    import time
+
+    from PIL import ImageEnhance
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(8):  # different bytes each, so none is a duplicate of another
+        ImageEnhance.Brightness(face_photo).enhance(0.9 + index * 0.03).save(photos / f"p{index}.jpg")
+    killed = []
+
+    def kill_workers():
+        deadline = time.monotonic() + 60
+        while len(killed) < kills and time.monotonic() < deadline:
+            for pid in _worker_pids():
+                if pid not in killed:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    break
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_workers)
+    killer.start()
+    _, result = scan_folder(tmp_path, photos)
+    killer.join()
+    assert len(killed) == kills, "fewer workers were seen than were to be killed"
+    assert result.photos_processed == 8
+    if kills == 1:  # the photo was tried again alone and read fine
+        assert result.unreadable == [] and result.faces_total == 8
+    else:  # its worker died twice: it is the one photo given up on, with the reason
+        assert [reason for _, reason in result.unreadable] == ["the face detector crashed on this file"]
+        assert result.faces_total == 7
