@@ -69,7 +69,8 @@ def naive_loop(photos: list[Path], model: str, detector: str) -> tuple[float, in
     return time.perf_counter() - start, faces
 
 
-def scan_in_subprocess(folder: Path, model: str, detector: str, workers: int, max_side: int) -> dict:
+def scan_in_subprocess(folder: Path, model: str, detector: str, workers: int, max_side: int,
+                       batch_size: int = 32) -> dict:
     """Run `clusterfaces scan` in a child process; time it and read its and its workers' peak RSS."""
     work = Path(tempfile.mkdtemp(prefix="cf-speed-"))
     code = (
@@ -91,7 +92,8 @@ def scan_in_subprocess(folder: Path, model: str, detector: str, workers: int, ma
         "threading.Thread(target=watch, daemon=True).start()\n"
         "t = time.perf_counter()\n"
         f"r = Library(Path({str(work / 'db')!r}), Path({str(work / 'out')!r})).scan(ScanOptions(roots=[Path("
-        f"{str(folder)!r})], model={model!r}, detector={detector!r}, workers={workers}, max_side={max_side}))\n"
+        f"{str(folder)!r})], model={model!r}, detector={detector!r}, workers={workers}, max_side={max_side}, "
+        f"batch_size={batch_size}))\n"
         "wall = time.perf_counter() - t\n"
         "print(json.dumps({'wall': wall, 'photos': r.photos_processed, 'faces': r.faces_new, 'seconds': r.seconds,"
         " 'rss_main_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
@@ -134,11 +136,12 @@ def pipeline(args: argparse.Namespace) -> None:
         note = " [FaceNet512 with UNTRAINED weights: speed only]"
     photos = photos_in(args.folder)
     rows = []
-    for workers, max_side in [(w, m) for m in args.max_sides for w in args.workers]:
-        run = scan_in_subprocess(args.folder, args.model, args.detector, workers, max_side)
+    for workers, max_side, batch in [(w, m, b) for b in args.scan_batch_sizes for m in args.max_sides
+                                     for w in args.workers]:
+        run = scan_in_subprocess(args.folder, args.model, args.detector, workers, max_side, batch)
         stage = run["seconds"]
         rows.append({
-            "workers": workers, "max_side": max_side, "photos": run["photos"], "faces": run["faces"],
+            "workers": workers, "max_side": max_side, "batch": batch, "photos": run["photos"], "faces": run["faces"],
             "wall_s": run["wall"],
             "photos_per_s": run["photos"] / run["wall"], "faces_per_s": run["faces"] / run["wall"],
             "decode_s": stage.get("decode", 0.0), "detect_s": stage.get("detect", 0.0),
@@ -293,6 +296,7 @@ def main() -> None:
         command.add_argument("--detector", default="dlib")
         command.add_argument("--workers", nargs="+", type=int, default=[0, 1, 2])
         command.add_argument("--max-sides", nargs="+", type=int, default=[1600])
+        command.add_argument("--scan-batch-sizes", nargs="+", type=int, default=[32], help="scan --batch-size values")
         command.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32, 64])
         command.add_argument("--naive-photos", type=int, default=None, help="time the naive loop on this many")
         command.add_argument("--untrained-facenet", action="store_true",
