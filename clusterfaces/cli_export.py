@@ -10,13 +10,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from clusterfaces.cli_common import DbOption, OutOption, console, errors, user_facing
+from clusterfaces.cli_common import DbOption, OutOption, console, errors, refresh_after_edit, user_facing
 from clusterfaces.export import LibraryState
 from clusterfaces.library import Library
 from clusterfaces.store import Store
 
 DEFAULT_MAP = Path("identities.json")
 SHOW_UNMATCHED = 10
+SHOW_REASONS = 5  # lines about skipped sidecars, one per reason
 
 
 @user_facing
@@ -32,10 +33,14 @@ def export(
     xmp: Annotated[bool, typer.Option("--xmp", help="Write the named people's face regions (MWG) into XMP "
                                       "sidecars beside the photos (photo.jpg.xmp); photos are never touched.")]
     = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace PATH even if it is not an identity map.")] = False,
 ) -> None:
     """Write the identity map as JSON (who is in which photo, names, merges, ignores), and/or XMP sidecars."""
-    from clusterfaces.export import identity_map, read_library, to_json, write_private
+    from clusterfaces.export import check_replaceable, identity_map, read_library, to_json, write_private
 
+    target = path or DEFAULT_MAP
+    if (path is not None or not xmp) and str(target) != "-" and not force:
+        check_replaceable(target)  # before any work: `export photo.jpg` is a slip of the keyboard
     say = errors if str(path) == "-" else console  # standard output carries only the JSON then
     with Store(Library(db).database) as store:
         state = read_library(store, embeddings=with_embeddings)
@@ -44,7 +49,6 @@ def export(
         if str(path) == "-":
             sys.stdout.write(text)
         else:
-            target = path or DEFAULT_MAP
             write_private(target, text)
             named = sum(1 for _, name, _ in state.people if name)
             say.print(f"identity map: {len(state.people)} people ({named} named), {len(state.faces)} faces "
@@ -66,11 +70,17 @@ def _write_sidecars(state: LibraryState, say: Console) -> None:
                  soft_wrap=True)
     if not regions:
         say.print("nobody is named yet: name people first (`clusterfaces name` or `clusterfaces people rename`)")
-    if stats.skipped:
-        location, reason = stats.skipped[0]
-        count = len(stats.skipped)
-        errors.print(f"[yellow]skipped {count} photo{'' if count == 1 else 's'}[/], e.g. {escape(location)}: "
+    by_reason: dict[str, list[str]] = {}
+    for location, reason in stats.skipped:
+        by_reason.setdefault(reason, []).append(location)
+    reasons = list(by_reason.items())
+    for reason, locations in reasons[:SHOW_REASONS]:  # one line per reason
+        count = len(locations)
+        errors.print(f"[yellow]skipped {count} photo{'' if count == 1 else 's'}[/], e.g. {escape(locations[0])}: "
                      f"{escape(reason)}", soft_wrap=True)
+    if len(reasons) > SHOW_REASONS:
+        rest = sum(len(locations) for _, locations in reasons[SHOW_REASONS:])
+        errors.print(f"[yellow]skipped {rest} more photos[/] for other reasons", soft_wrap=True)
 
 
 @user_facing
@@ -91,7 +101,7 @@ def import_map(
     library = Library(db, out)
     with library.editing() as store:
         report = import_identity_map(store, data, source=path.name)
-    library.refresh_folders()
+    refresh_after_edit(library)
     if report.other_model:
         console.print(f"note: the map's faces come from {escape(report.other_model)}; they were matched to this "
                       "library's faces by photo and box", soft_wrap=True)

@@ -9,7 +9,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.markup import escape
 
-from clusterfaces.cli_common import DbOption, OutOption, console, user_facing
+from clusterfaces.cli_common import DbOption, OutOption, console, refresh_after_edit, user_facing
 from clusterfaces.errors import ClusterfacesError
 from clusterfaces.library import Library
 from clusterfaces.store import Store
@@ -29,7 +29,7 @@ def _edit(db: DbOption, out: OutOption, change: Callable[[Store], Result]) -> Re
     library = Library(db, out)
     with library.editing() as store:
         result = change(store)
-    library.refresh_folders()
+    refresh_after_edit(library)
     return result
 
 
@@ -129,9 +129,10 @@ def faces_list(person_id: PersonId, db: DbOption = None,
     """List a person's faces: face id, photo, box, and whether you confirmed it."""
     from rich.table import Table
 
+    from clusterfaces.edits import existing_person
+
     with Store(Library(db).database) as store:
-        if store.person(person_id) is None:
-            raise ClusterfacesError(f"there is no person {person_id}: `clusterfaces people` lists them")
+        existing_person(store, person_id)
         ids = [face[0] for face in store.person_faces(person_id)]
         boxes = store.face_boxes(ids)
         confirmed = {face_id: store.face(face_id)[2] for face_id in ids}
@@ -200,7 +201,7 @@ def log(
     from clusterfaces.edits import journal
 
     with Store(Library(db).database) as store:
-        entries = journal(store, limit)
+        entries = journal(store, min(limit, 2**31))  # SQLite's LIMIT is 64 bits
     if as_json:
         print(json.dumps([entry.__dict__ for entry in entries], ensure_ascii=False, indent=1))
         return

@@ -25,6 +25,7 @@ from clusterfaces.store import Store
 # than it is, and lone surrogates (undecodable bytes in a command line) never belong in a name.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 SPLIT_MIN_CLUSTER_SIZE = 2
+LARGEST_ID = 2**63 - 1  # SQLite's integers are 64 bits: a larger id names nobody
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,25 @@ def _who(person: tuple) -> str:
     return f'person {person[0]} "{_short(person[1])}"' if person[1] else f"person {person[0]}"
 
 
-def _existing(store: Store, person_id: int) -> tuple[int, str | None, bool, str]:
-    person = store.person(person_id)
+def existing_person(store: Store, person_id: int) -> tuple[int, str | None, bool, str]:
+    """The person's row; a one-line error when there is no such person (ids past SQLite's 64 bits included)."""
+    person = store.person(person_id) if 0 < person_id <= LARGEST_ID else None
     if person is None:
-        raise ClusterfacesError(f"there is no person {person_id}: `clusterfaces people` lists them")
+        raise ClusterfacesError(f"there is no person {_shown(person_id)}: `clusterfaces people` lists them")
     return person
 
 
+_existing = existing_person
+
+
+def _shown(number: int) -> str:
+    text = str(number)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} digits)"
+
+
 def _existing_face(store: Store, face_id: int) -> tuple[int, int | None, bool, str]:
+    if not 0 < face_id <= LARGEST_ID:
+        raise ClusterfacesError(f"there is no face {_shown(face_id)}: `clusterfaces faces list PERSON_ID` lists them")
     face = store.face(face_id)
     if face is None:
         raise ClusterfacesError(f"there is no face {face_id}: `clusterfaces faces list PERSON_ID` lists them")

@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ SCHEMA_VERSION = "clusterfaces-identity-map/1"
 SCHEMA_FILE = "identity_map.schema.json"
 EMBEDDING_ENCODING = "base64 of little-endian float32"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_MAP_START = re.compile(rb'\s*\{\s*"schema"\s*:\s*"clusterfaces-identity-map/')
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,31 @@ def to_json(data: dict) -> str:
 def schema() -> dict:
     """The JSON Schema every identity map follows (shipped inside the package)."""
     return json.loads(resources.files("clusterfaces").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+
+
+def check_replaceable(path: Path) -> None:
+    """Refuse to replace anything but an identity map (or an empty file): `export photo.jpg` is a slip."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise OutputError(f"{path} is a folder: give a file name for the identity map")
+    if not stat.S_ISREG(info.st_mode):
+        raise OutputError(f"{path} is not a regular file: give another path for the identity map")
+    if info.st_size == 0:
+        return
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4096)
+    except OSError as error:
+        raise OutputError(f"cannot read {path} to see what it is: {error.strerror}") from None
+    if not _MAP_START.match(head):
+        raise OutputError(f"{path} exists and is not an identity map, so it was not replaced: give another path, "
+                          "or add --force to replace it")
 
 
 def write_private(path: Path, text: str) -> None:

@@ -10,6 +10,8 @@ face gets the person and the "confirmed" flag the map gives it. The import is on
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,10 @@ from clusterfaces.identities import match_clusters_to_people
 from clusterfaces.store import Store
 
 MIN_OVERLAP = 0.5  # box IoU for an exported face to be the same face as a stored one
+# A map without embeddings takes about 400 bytes a face: 256 MB is some 600,000 faces. The bound keeps a
+# wrong or hostile file from taking all memory (parsed JSON takes several times its size).
+MAX_MAP_BYTES = 256 * 2**20
+LARGEST_INTEGER = 2**63 - 1  # SQLite's and numpy's int64
 
 
 @dataclass(frozen=True)
@@ -63,23 +69,82 @@ def _count(number: int, noun: str) -> str:
 
 def load_identity_map(path: Path) -> dict:
     """Read an identity map and check it against the schema; a bad file is a one-line error."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ClusterfacesError(f"cannot read {path}: {error.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ClusterfacesError(f"{path} is not JSON ({error}); give a file `clusterfaces export` wrote") from None
+    data = _read_json(Path(path))
     version = data.get("schema") if isinstance(data, dict) else None
     if isinstance(version, str) and version.startswith("clusterfaces-identity-map/") and version != SCHEMA_VERSION:
         raise ClusterfacesError(f"{path} is a {version} map and this clusterfaces reads {SCHEMA_VERSION}: "
                                 "use the clusterfaces version that wrote it, or a newer one")
     import jsonschema
 
-    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data), key=lambda e: list(e.path))
+    try:
+        errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data), key=lambda e: list(e.path))
+    except RecursionError:
+        raise ClusterfacesError(f"{path} nests its values too deeply to be an identity map") from None
     if errors:
         where = "/".join(str(part) for part in errors[0].path) or "the top level"
         raise ClusterfacesError(f"{path} is not a clusterfaces identity map ({where}: {errors[0].message})")
+    _check_integers(path, data)
+    _check_unique_ids(path, data)
     return data
+
+
+def _read_json(path: Path) -> object:
+    """The file's JSON, if it is a regular file of at most MAX_MAP_BYTES that a JSON parser can take."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ClusterfacesError(f"{path} is not a regular file: give a file `clusterfaces export` wrote")
+        if info.st_size > MAX_MAP_BYTES:
+            raise ClusterfacesError(f"{path} is {info.st_size / 2**20:,.0f} MB, over the {MAX_MAP_BYTES // 2**20} MB "
+                                    "an identity map may be (export without --with-embeddings: import does not "
+                                    "use them)")
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ClusterfacesError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ClusterfacesError(f"{path} is not JSON ({error}); give a file `clusterfaces export` wrote") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ClusterfacesError(f"{path} nests lists or objects too deeply to be an identity map") from None
+    except ValueError as error:  # JSONDecodeError, or an integer of more than 4,300 digits
+        raise ClusterfacesError(f"{path} is not JSON ({error}); give a file `clusterfaces export` wrote") from None
+
+
+def _check_integers(path: Path, data: object) -> None:
+    """Every integer fits the database's 64 bits (ids and boxes go to SQLite and numpy)."""
+    stack: list[tuple[object, str]] = [(data, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and not -LARGEST_INTEGER <= value <= LARGEST_INTEGER:
+            shown = str(value) if len(str(value)) <= 24 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+            place = where.lstrip("/") or "the top level"
+            raise ClusterfacesError(f"{path} is not a clusterfaces identity map ({place}: {shown} is out of range)")
+        if isinstance(value, dict):
+            stack.extend((item, f"{where}/{key}") for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}/{index}") for index, item in enumerate(value))
+
+
+def _check_unique_ids(path: Path, data: dict) -> None:
+    """Each person and each face appears once: two entries with one id would fuse silently."""
+    seen: dict[int, str] = {}
+    for index, person in enumerate(data["people"]):
+        if person["id"] in seen:
+            raise ClusterfacesError(f"{path} lists person {person['id']} twice ({seen[person['id']]} and people/"
+                                    f"{index}): an identity map has each person once")
+        seen[person["id"]] = f"people/{index}"
+    faces: dict[int, str] = {}
+    places = [(f"people/{i}/faces/{j}", face) for i, person in enumerate(data["people"])
+              for j, face in enumerate(person["faces"])]
+    places += [(f"unassigned_faces/{j}", face) for j, face in enumerate(data["unassigned_faces"])]
+    for where, face in places:
+        if face["id"] in faces:
+            raise ClusterfacesError(f"{path} lists face {face['id']} twice ({faces[face['id']]} and {where}): an "
+                                    "identity map has each face once")
+        faces[face["id"]] = where
 
 
 def _same_photo(exported: str, location: str, relative: bool) -> bool:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import filelock
 import numpy as np
 
 from clusterfaces import crawl, folders, processing
@@ -194,20 +193,11 @@ class Library:
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
-        """One scan or edit at a time per database: a second one stops with a clear message."""
-        self.database.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(self.database) + ".lock", timeout=0)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            raise ClusterfacesError(
-                f"another clusterfaces command (a scan or a naming session) is using {self.database} right now; "
-                "wait for it to finish"
-            ) from None
-        try:
+        """One scan or edit at a time per database: a second one waits for the first, saying so (locking.py)."""
+        from clusterfaces.locking import database_lock
+
+        with database_lock(self.database):
             yield
-        finally:
-            lock.release()
 
     def _checked_roots(self, roots: list[Path]) -> list[Path]:
         if not roots:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.markup import escape
 
+from clusterfaces.cli_common import folders_not_updated
 from clusterfaces.edits import (
     FaceVectors,
     PersonRow,
@@ -18,7 +19,7 @@ from clusterfaces.edits import (
     name_person,
     nearest_named_person,
 )
-from clusterfaces.errors import ClusterfacesError
+from clusterfaces.errors import ClusterfacesError, OutputError
 from clusterfaces.library import Library
 from clusterfaces.sheets import FacePreview, contact_sheet, person_crops, write_contact_sheet
 from clusterfaces.store import Store
@@ -60,8 +61,10 @@ class NamingSession:
         self.skipped: set[int] = set()
 
     def run(self) -> SessionTally:
-        """Walk the unnamed people until none is left or the user quits (q, or end of input)."""
-        with self.library.editing() as store:
+        """Walk the unnamed people until none is left or the user quits (q, or end of input). The database
+        lock is held only while an answer is written, never while the prompt waits: a scan may run
+        meanwhile, and an answer given during a scan waits for it."""
+        with Store(self.library.database) as store:
             vectors = FaceVectors(store)
             while (waiting := self._waiting(store)) and not self.tally.quit:
                 self._review(store, vectors, waiting[0], len(waiting))
@@ -94,7 +97,10 @@ class NamingSession:
                 self.tally.quit = True
                 return
             if answer.lower() in ("y", "yes"):
-                merge_people(store, suggestion.person_id, [person.id])
+                with self.library.exclusive():  # held only while the answer is written
+                    if not self._still_there(store, person):
+                        return
+                    merge_people(store, suggestion.person_id, [person.id])
                 self._saved(f"joined {escape(suggestion.name)}")
                 self.tally.merged += 1
                 return
@@ -113,12 +119,18 @@ class NamingSession:
             self.skipped.add(person.id)
             self.tally.skipped += 1
         elif answer == "-":
-            ignore_person(store, person.id)
+            with self.library.exclusive():
+                if not self._still_there(store, person):
+                    return True
+                ignore_person(store, person.id)
             self.tally.ignored += 1
             self._saved("ignored")
         else:
             try:
-                target, merged = name_person(store, person.id, answer)
+                with self.library.exclusive():
+                    if not self._still_there(store, person):
+                        return True
+                    target, merged = name_person(store, person.id, answer)
             except ClusterfacesError as error:
                 self.console.print(f"[red]{escape(str(error))}[/]")
                 return False
@@ -127,6 +139,15 @@ class NamingSession:
             self.tally.named += not merged
             self._saved(f"joined {escape(name)} (person {target})" if merged else f"named {escape(name)}")
         return True
+
+    def _still_there(self, store: Store, person: PersonRow) -> bool:
+        """Whether the person still exists once the lock is held (a scan that ran while the prompt waited may
+        have regrouped their faces); if not, say the answer is dropped."""
+        if store.person(person.id) is not None:
+            return True
+        self.console.print(f"[yellow]person {person.id} is gone: a scan regrouped their faces while you answered; "
+                           "nothing was saved for them[/]", soft_wrap=True)
+        return False
 
     def _show(self, store: Store, person: PersonRow, waiting: int) -> None:
         self.console.print()
@@ -146,8 +167,11 @@ class NamingSession:
             self.console.print(FacePreview([crop for _, crop in crops]))
 
     def _saved(self, what: str) -> None:
-        self.library.refresh_folders()
         self.console.print(f"[green]✓[/] {what}")
+        try:
+            self.library.refresh_folders()
+        except OutputError as error:
+            self.console.print(f"[yellow]{escape(folders_not_updated(error))}[/]", soft_wrap=True)
 
     def _farewell(self, left: int) -> None:
         tally = self.tally

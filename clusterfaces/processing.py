@@ -15,6 +15,7 @@ from clusterfaces.crawl import FoundFile, content_hash
 from clusterfaces.errors import UnreadableImage
 from clusterfaces.faces import DetectedFace, FaceDetector, FaceEmbedder
 from clusterfaces.images import decode_image
+from clusterfaces.parent_watch import exit_with_parent
 from clusterfaces.progress import NullObserver, ScanObserver
 from clusterfaces.store import FaceRow, PhotoRecord, Store
 
@@ -60,6 +61,7 @@ _worker_settings: DetectionSettings | None = None
 
 def _init_worker(settings: DetectionSettings) -> None:
     global _worker_detector, _worker_settings
+    exit_with_parent()  # a scan killed with kill -9 takes its workers with it (no orphans holding memory)
     # Ctrl-C reaches the whole process group: the main process stops the pool, workers stay quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_settings = settings

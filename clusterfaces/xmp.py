@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -32,6 +33,12 @@ PREFIXES = {"x": X, "rdf": RDF, "mwg-rs": MWG_RS, "stDim": ST_DIM, "stArea": ST_
 MARKER = f"{{{CLUSTERFACES}}}RegionsBy"
 PACKET_START = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
 PACKET_END = '\n<?xpacket end="w"?>\n'
+# Bounds on an existing sidecar: real ones are a few kilobytes and a dozen elements deep. Anything past
+# these is skipped with its reason instead of exhausting memory or the interpreter's recursion limit.
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 256
+_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a named pipe (FIFO)", stat.S_ISSOCK: "a socket",
+          stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
 
 
 @dataclass(frozen=True)
@@ -98,12 +105,49 @@ class SidecarError(Exception):
     """An existing sidecar that cannot be safely updated (it is left as it is)."""
 
 
-def _parse(data: bytes) -> tuple[ET.Element, dict[str, str]]:
-    """The sidecar's root element (comments kept) and the namespace prefixes it uses."""
-    prefixes: dict[str, str] = {}
+def read_sidecar(sidecar: Path) -> bytes | None:
+    """An existing sidecar's bytes (None when there is none). Only a regular file is read: a symbolic link
+    (whose target lies elsewhere), a named pipe (reading it would wait forever), a folder or a device is
+    left alone, as is a file too big to be a sidecar."""
     try:
-        for _, (prefix, uri) in ET.iterparse(io.BytesIO(data), events=("start-ns",)):
-            prefixes.setdefault(prefix, uri)
+        info = os.lstat(sidecar)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        raise SidecarError(f"the sidecar is a symbolic link (to {os.readlink(sidecar)}); it was left as it is")
+    _check_regular(info)
+    descriptor = os.open(sidecar, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        _check_regular(os.fstat(descriptor))  # it may have been swapped since the lstat
+        data = file.read(MAX_SIDECAR_BYTES + 1)
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise SidecarError(f"the sidecar is over {MAX_SIDECAR_BYTES // 2**20} MB, too big to be XMP; "
+                           "it was left as it is")
+    return data
+
+
+def _check_regular(info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _KINDS.items() if test(info.st_mode)), "not a file")
+        raise SidecarError(f"the sidecar is not a regular file ({kind}); it was left as it is")
+
+
+def _parse(data: bytes) -> tuple[ET.Element, dict[str, str]]:
+    """The sidecar's root element (comments kept) and the namespace prefixes it uses; at most MAX_DEPTH
+    elements deep (serialising deeper trees exhausts the recursion limit)."""
+    prefixes: dict[str, str] = {}
+    depth = 0
+    try:
+        for event, item in ET.iterparse(io.BytesIO(data), events=("start-ns", "start", "end")):
+            if event == "start-ns":
+                prefixes.setdefault(*item)
+            elif event == "start":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise SidecarError(f"the existing sidecar nests elements more than {MAX_DEPTH} deep, which "
+                                       "XMP never does; it was left as it is")
+            else:
+                depth -= 1
         parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True, insert_pis=True))
         parser.feed(data)
         return parser.close(), prefixes
@@ -159,10 +203,13 @@ def write_sidecars(regions: dict[str, PhotoRegions], others: Iterable[str] = ())
             if found is not None and not all(found.size):
                 raise SidecarError("its size is not known: scan it again")
             sidecar = sidecar_path(photo)
-            existing = sidecar.read_bytes() if sidecar.exists() else None
+            existing = read_sidecar(sidecar)
             if found is not None and not photo.exists():
                 raise SidecarError("the photo is gone: scan again")
-            text = updated_sidecar(existing, found)
+            try:
+                text = updated_sidecar(existing, found)
+            except RecursionError:
+                raise SidecarError("the existing sidecar nests too deeply to update; it was left as it is") from None
             if text is None or text.encode("utf-8") == existing:
                 if found is not None:
                     stats.unchanged += 1
