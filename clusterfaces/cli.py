@@ -13,7 +13,16 @@ from clusterfaces.clustering import ClusterSettings
 from clusterfaces.errors import ClusterfacesError
 from clusterfaces.faces import DETECTORS, RECOGNITION_MODELS
 from clusterfaces.images import DEFAULT_MAX_SIDE
-from clusterfaces.library import Library, ScanOptions, default_workers
+from clusterfaces.library import (
+    BATCH_SIZE_RANGE,
+    DISTANCE_RANGE,
+    MAX_SIDE_RANGE,
+    MIN_FACE_SIZE_RANGE,
+    WORKERS_RANGE,
+    Library,
+    ScanOptions,
+    default_workers,
+)
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -33,6 +42,13 @@ def main(
                                                     help="Print the version and exit.")] = None,
 ) -> None:
     """Find the people in a photo library without being told who they are."""
+
+
+def _max_side(value: int) -> int:
+    low, high = MAX_SIDE_RANGE
+    if value != 0 and not low <= value <= high:
+        raise typer.BadParameter(f"{value} is not 0 (full size) or in the range {low}<=x<={high}.")
+    return value
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], option: str) -> str | None:
@@ -56,21 +72,25 @@ def scan(
                                                  "weights cannot be had].")] = None,
     detector: Annotated[str | None, typer.Option(help="DeepFace face detector \\[default: dlib, or the detector "
                                                  "this library already uses].")] = None,
-    max_side: Annotated[int, typer.Option(help="Longest image side for detection, pixels (0: full size).")]
+    max_side: Annotated[int, typer.Option(help=f"Longest image side for detection, pixels: {MAX_SIDE_RANGE[0]} to "
+                                          f"{MAX_SIDE_RANGE[1]}, or 0 for full size.", callback=_max_side)]
     = DEFAULT_MAX_SIDE,
-    batch_size: Annotated[int, typer.Option(help="Faces per recognition-model call.", min=1)] = 32,
+    batch_size: Annotated[int, typer.Option(help="Faces per recognition-model call.", min=BATCH_SIZE_RANGE[0],
+                                            max=BATCH_SIZE_RANGE[1])] = 32,
     workers: Annotated[int, typer.Option(help="Decode/detect worker processes (0: in the main process).",
-                                         min=0)] = default_workers(),
+                                         min=WORKERS_RANGE[0], max=WORKERS_RANGE[1])] = min(default_workers(), 64),
     min_cluster_size: Annotated[int | None, typer.Option(help="HDBSCAN min_cluster_size \\[default: 2 below "
                                                             "200 faces, 3 below 20,000, else 5].", min=2)] = None,
     min_samples: Annotated[int, typer.Option(help="HDBSCAN min_samples.", min=1)] = 1,
     cluster_selection: Annotated[str, typer.Option(help="HDBSCAN cluster_selection_method: eom or leaf.")] = "eom",
-    cluster_epsilon: Annotated[float, typer.Option(help="HDBSCAN cluster_selection_epsilon.", min=0)] = 0.0,
+    cluster_epsilon: Annotated[float, typer.Option(help="HDBSCAN cluster_selection_epsilon.", min=DISTANCE_RANGE[0],
+                                                   max=DISTANCE_RANGE[1])] = 0.0,
     attach_distance: Annotated[float | None, typer.Option(help="Max distance at which a leftover face joins "
                                                              "the nearest person (0: off) \\[default: per model].",
-                                                             min=0)] = None,
+                                                             min=DISTANCE_RANGE[0], max=DISTANCE_RANGE[1])] = None,
     min_face_size: Annotated[int, typer.Option(help="Faces smaller than this (pixels) are stored but not "
-                                               "grouped.", min=0)] = ClusterSettings.min_face_size,
+                                               "grouped.", min=MIN_FACE_SIZE_RANGE[0], max=MIN_FACE_SIZE_RANGE[1])]
+    = ClusterSettings.min_face_size,
     min_score: Annotated[float, typer.Option(help="Faces with a lower detection score are stored but not "
                                              "grouped.", min=0, max=1)] = ClusterSettings.min_score,
     link_mode: Annotated[str, typer.Option(help="How person folders point at photos: symlink, hardlink or "
@@ -78,6 +98,9 @@ def scan(
     offline: Annotated[bool, typer.Option(help="Never download model weights.")] = False,
     recluster: Annotated[bool, typer.Option(help="Re-cluster every face now instead of only matching new faces "
                                             "to known people (names and corrections are kept).")] = False,
+    forget_missing: Annotated[bool, typer.Option(help="Forget, with their faces and edits, the photos that are not "
+                                                 "on disk now (else they are kept as missing until they are "
+                                                 "back).")] = False,
 ) -> None:
     """Find faces in the photos, group them into people, and write one folder per person."""
     from clusterfaces.report import RichObserver, print_summary
@@ -98,6 +121,7 @@ def scan(
         link_mode=_choice(link_mode, ("symlink", "hardlink", "copy"), "--link-mode") or "symlink",
         offline=offline,
         recluster=recluster,
+        forget_missing=forget_missing,
     )
     library = Library(db, out)
     with RichObserver(console) as observer:

@@ -65,8 +65,37 @@ class _Entry:
 
 
 def is_output_folder(path: Path) -> bool:
-    """True if `path` is an output folder of this tool (holds MANIFEST_NAME)."""
-    return os.path.isfile(os.path.join(path, MANIFEST_NAME))
+    """True if `path` is an output folder of this tool (holds MANIFEST_NAME) holding no photos but the
+    links and copies the tool made: a stale manifest in a folder of photos never hides them."""
+    made = tool_files(path)
+    return made is not None and foreign_photo(path, made) is None
+
+
+def tool_files(path: Path) -> set[str] | None:
+    """The paths of the links and copies the tool made in an output folder, or None if `path` holds no
+    manifest (or one that cannot be read: then nothing in it counts as the tool's)."""
+    if not os.path.isfile(os.path.join(path, MANIFEST_NAME)):
+        return None
+    try:
+        entries, _ = _load_manifest(Path(path))
+    except OutputError:
+        return None
+    return {os.path.join(path, *rel.split("/")) for rel in entries}
+
+
+def foreign_photo(path: Path, made: set[str] | None = None) -> str | None:
+    """A photo below `path` that the tool did not make, if any (hidden files and folders aside)."""
+    from clusterfaces.crawl import looks_like_image
+
+    if made is None:
+        made = tool_files(path) or set()
+    for folder, subfolders, files in os.walk(path):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        for name in files:
+            full = os.path.join(folder, name)
+            if not name.startswith(".") and full not in made and looks_like_image(full):
+                return full
+    return None
 
 
 def _fail(message: str) -> OutputError:

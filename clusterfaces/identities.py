@@ -30,14 +30,16 @@ def match_clusters_to_people(labels: np.ndarray, previous_people: np.ndarray,
     """Map cluster labels to existing person ids by the faces they share (0 means no person).
 
     Greedy on the largest overlap first: each person continues at most one cluster, and a cluster
-    inherits the person that held most of its faces. Persons in `taken` are not available.
+    inherits the person that held most of its faces. Equal overlaps go first to the person for whom
+    they are the larger share of their faces. Persons in `taken` are not available.
     """
-    overlap = Counter(
-        (int(label), int(person)) for label, person in zip(labels, previous_people) if label >= 0 and person > 0
-    )
+    pairs = [(int(label), int(person)) for label, person in zip(labels, previous_people) if label >= 0 and person > 0]
+    overlap = Counter(pairs)
+    totals = Counter(person for _, person in pairs)
     mapping: dict[int, int] = {}
     taken = set(taken or ())
-    for (label, person), _ in sorted(overlap.items(), key=lambda item: (-item[1], item[0])):
+    for (label, person), _ in sorted(overlap.items(), key=lambda item: (
+            -item[1], -item[1] / totals[item[0][1]], item[0])):
         if label not in mapping and person not in taken:
             mapping[label] = person
             taken.add(person)
@@ -46,43 +48,90 @@ def match_clusters_to_people(labels: np.ndarray, previous_people: np.ndarray,
 
 def people_from_clusters(vectors: np.ndarray, labels: np.ndarray, previous: np.ndarray,
                          confirmed: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Person id for every face after a full re-clustering, keeping the user's constraints.
+    """Person id for every face after a full re-clustering, keeping the user's constraints and every
+    person's id: only the faces a person edited change person because of the edit.
 
     - A confirmed face keeps its person, whatever the clustering says.
-    - A cluster holding confirmed faces of one person becomes that person; holding several, each of
-      its other faces goes to the nearest of those people (their confirmed faces' centre).
-    - Other clusters continue the person that held most of their faces before, or become new people.
-    Returns person ids (0: nobody; negative: the n-th new person, -1 for the largest) and the labels
-    of the clusters that became new people.
+    - Each cluster continues the person that held most of its faces before (each person continues at
+      most one cluster, largest overlap first), and its other faces take that person.
+    - A face whose person has a confirmed face in the same cluster stays with that person: a confirmed
+      face pulls in the faces that were already its person's, never another person's.
+    - A cluster that continues nobody but holds confirmed faces gives its new faces to the nearest of
+      those people (their confirmed faces' centre); its faces of people continued elsewhere stay theirs.
+    - Any other cluster becomes a new person.
+    Returns person ids (0: nobody; negative: the n-th new person, -1 for the first) and the labels of
+    the clusters that became new people.
     """
     people = np.zeros(len(labels), dtype=np.int64)
     people[confirmed] = previous[confirmed]
-    anchors: dict[int, list[int]] = {}
-    for label in np.unique(labels[labels >= 0]):
+    clustered = labels >= 0
+    mapping = match_clusters_to_people(labels, previous)
+    continued = set(mapping.values())
+    centres: dict[int, np.ndarray] = {}
+    new_labels: list[int] = []
+    for label in sorted({int(x) for x in labels[clustered]}):
         members = labels == label
-        anchored = sorted(set(previous[members & confirmed].tolist()) - {0})
+        anchored = set(previous[members & confirmed].tolist()) - {0}
+        free = members & ~confirmed
+        pulled = free & np.isin(previous, list(anchored)) & (previous > 0)
+        people[pulled] = previous[pulled]
+        rest = free & ~pulled
+        person = mapping.get(label)
+        if person is not None:
+            people[rest] = person
+            continue
+        # Faces of a person that continues in another cluster stay theirs; the others are new here.
+        held = rest & np.isin(previous, list(continued)) & (previous > 0)
+        people[held] = previous[held]
+        rest &= ~held
+        if not rest.any():
+            continue
         if anchored:
-            anchors[int(label)] = anchored
-    centres = {}
-    for person in {p for persons in anchors.values() for p in persons}:
-        centre = vectors[confirmed & (previous == person)].mean(axis=0)
-        centres[person] = centre / (np.linalg.norm(centre) or 1.0)
-    for label, persons in anchors.items():
-        free = np.flatnonzero((labels == label) & ~confirmed)
-        if len(persons) == 1:
-            people[free] = persons[0]
-        elif len(free):
-            stacked = np.vstack([centres[p] for p in persons])
-            people[free] = np.asarray(persons)[(vectors[free] @ stacked.T).argmax(axis=1)]
-    unanchored = np.isin(labels, list(anchors), invert=True) & (labels >= 0)
-    taken = {p for persons in anchors.values() for p in persons}
-    mapping = match_clusters_to_people(np.where(unanchored & ~confirmed, labels, -1), previous, taken)
-    new_labels = sorted({int(x) for x in labels[unanchored]} - set(mapping))
-    for label, person in mapping.items():
-        people[(labels == label) & ~confirmed] = person
-    for rank, label in enumerate(new_labels, start=1):
-        people[(labels == label) & ~confirmed] = -rank
+            persons = sorted(anchored)
+            for anchor in persons:
+                if anchor not in centres:
+                    centre = vectors[confirmed & (previous == anchor)].mean(axis=0)
+                    centres[anchor] = centre / (np.linalg.norm(centre) or 1.0)
+            stacked = np.vstack([centres[a] for a in persons])
+            index = np.flatnonzero(rest)
+            people[index] = np.asarray(persons)[(vectors[index] @ stacked.T).argmax(axis=1)]
+        else:
+            new_labels.append(label)
+            people[rest] = -len(new_labels)
     return people, new_labels
+
+
+def match_faces(old: list[tuple[int, tuple[int, int, int, int], np.ndarray]],
+                new: list[tuple[tuple[int, int, int, int], np.ndarray]], model: str) -> dict[int, int]:
+    """The faces of an edited photo (new pixels) that are faces it showed before: new index -> old face id.
+
+    A pair matches when the embeddings are within the model's same-person distance and the boxes
+    overlap (IoU >= 0.5), or, for a crop or a resize that moved every box, the embeddings are within half
+    that distance. Closest pairs first, each face at most once.
+    """
+    from clusterfaces.clustering import same_person_threshold
+    from clusterfaces.evaluation import box_overlap
+
+    if not old or not new:
+        return {}
+    threshold = same_person_threshold(model)
+    unit = lambda v: np.asarray(v, dtype=np.float64) / (np.linalg.norm(v) or 1.0)  # noqa: E731
+    pairs = []
+    for index, (box, vector) in enumerate(new):
+        for face, old_box, old_vector in old:
+            distance = float(np.linalg.norm(unit(vector) - unit(old_vector)))
+            overlap = box_overlap(box, old_box)
+            if threshold <= 0:
+                good = overlap >= 0.5
+            else:
+                good = distance <= threshold and (overlap >= 0.5 or distance <= threshold / 2)
+            if good:
+                pairs.append((distance, -overlap, index, face))
+    kept: dict[int, int] = {}
+    for _, _, index, face in sorted(pairs):
+        if index not in kept and face not in kept.values():
+            kept[index] = face
+    return kept
 
 
 def attach_to_people(vectors: np.ndarray, people: np.ndarray, max_distance: float) -> np.ndarray:

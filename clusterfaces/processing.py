@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import signal
 import time
@@ -11,7 +12,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from clusterfaces.crawl import FoundFile, content_hash
+from clusterfaces.crawl import FoundFile, pixel_fingerprint
 from clusterfaces.errors import UnreadableImage
 from clusterfaces.faces import DetectedFace, FaceDetector, FaceEmbedder
 from clusterfaces.images import decode_image
@@ -51,6 +52,9 @@ class ProcessingStats:
     faces: int = 0
     reused_photos: int = 0  # moved, renamed or duplicate photos whose faces were copied, not recomputed
     reused_faces: int = 0
+    moved_photos: int = 0  # of the reused: a missing or vanished photo found at a new path (same faces, same ids)
+    retagged_photos: int = 0  # same path, new bytes, same pixels (tags, rating, dates written into the file)
+    redone_photos: int = 0  # same path, new pixels (an edit, a crop): detected again, marks carried by face
     seconds: dict[str, float] = field(default_factory=lambda: {"hash": 0.0, "decode": 0.0, "detect": 0.0,
                                                                 "embed": 0.0, "store": 0.0})
 
@@ -79,7 +83,7 @@ def analyse_photo(file: FoundFile, detector: FaceDetector, max_side: int | None,
     seconds = {}
     start = time.perf_counter()
     try:
-        digest = digest or content_hash(file.path)
+        digest = digest or pixel_fingerprint(file.path)
     except OSError as error:
         reason = "permission denied" if isinstance(error, PermissionError) else f"cannot read file: {error.strerror}"
         return PhotoResult(file, None, [], reason=reason)
@@ -144,36 +148,67 @@ def _analysed(files: Iterable[tuple[FoundFile, str | None]], settings: Detection
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def failure_key(settings: DetectionSettings) -> str:
+    """The settings a photo was found unreadable with: other settings try it again."""
+    return json.dumps({"max_side": settings.max_side, "detector": settings.detector}, sort_keys=True)
+
+
 def process_photos(
     files: Iterable[FoundFile], store: Store, embedder: FaceEmbedder, settings: DetectionSettings,
     run_id: int, *, batch_size: int = 32, workers: int = 0, observer: ScanObserver = NullObserver(),
+    known: dict[str, PhotoRecord] | None = None, movable: Iterable[int] = (),
 ) -> ProcessingStats:
     """Detect, embed and store every file; each batch is committed as soon as it is embedded.
 
-    An interrupted run keeps every committed batch, and the next scan picks up the rest.
+    `known` holds what the database knew about each path; `movable` the ids of photos not where they
+    were (missing, or not found by this scan): a file with the pixels of one of them is that photo,
+    moved. An interrupted run keeps every committed batch, and the next scan picks up the rest.
     """
     files = list(files)
+    known = known or {}
+    movable = set(movable)
+    model = embedder.model_name
     stats = ProcessingStats()
     observer.start("detect", len(files))
     # A file can only be a copy of a photo already processed if some processed photo has its size:
-    # only those are hashed here, to find moved, renamed and duplicated photos before decoding them.
-    known_sizes = store.processed_sizes(embedder.model_name, settings.detector)
+    # only those, and known photos whose file changed, are fingerprinted here, to find moved, renamed,
+    # duplicated and re-tagged photos before decoding them.
+    known_sizes = store.processed_sizes(model, settings.detector)
+
+    def same_photo(record: PhotoRecord | None) -> bool:
+        return (record is not None and record.status == "done" and record.model == model
+                and record.detector == settings.detector)
 
     def needing_analysis() -> Iterator[tuple[FoundFile, str | None]]:
         for file in files:
             digest = None
-            if file.size in known_sizes:
+            record = known.get(file.location)
+            if same_photo(record) or file.size in known_sizes:
                 start = time.perf_counter()
                 try:
-                    digest = content_hash(file.path)
+                    digest = pixel_fingerprint(file.path)
                 except OSError:
                     digest = None  # the worker records why it cannot be read
                 stats.seconds["hash"] += time.perf_counter() - start
-                source = (store.processed_photo_with_hash(digest, embedder.model_name, settings.detector)
-                          if digest else None)
-                if source is not None:
+                if digest and same_photo(record) and digest == record.content_hash:
+                    with store.transaction():  # only the file's metadata changed: the photo is the same
+                        store.update_file(record.id, file.size, file.mtime_ns, run_id)
+                    stats.photos += 1
+                    stats.retagged_photos += 1
+                    observer.advance("detect", 1)
+                    continue
+                sources = store.processed_photos_with_hash(digest, model, settings.detector) if digest else []
+                if sources:
+                    mover = next((source for source in sources if source in movable), None)
                     with store.transaction():
-                        stats.reused_faces += store.reuse_photo(source, file.path, file.size, file.mtime_ns, run_id)
+                        if mover is not None:
+                            movable.discard(mover)
+                            stats.reused_faces += store.move_photo(mover, file.path, file.size, file.mtime_ns,
+                                                                   run_id)
+                            stats.moved_photos += 1
+                        else:
+                            stats.reused_faces += store.reuse_photo(sources[0], file.path, file.size,
+                                                                    file.mtime_ns, run_id)
                     stats.photos += 1
                     stats.reused_photos += 1
                     observer.advance("detect", 1)
@@ -197,7 +232,9 @@ def process_photos(
                 for face in result.faces:
                     rows.append(FaceRow(face.box, face.landmarks, face.score, vectors[position]))
                     position += 1
-                _save(store, result, rows, settings, embedder.model_name, run_id)
+                record = known.get(result.file.location)
+                stats.redone_photos += _save(store, result, rows, settings, model, run_id,
+                                             record if same_photo(record) else None)
         stats.seconds["store"] += time.perf_counter() - start
         observer.advance("embed", len(crops))
         waiting.clear()
@@ -222,23 +259,37 @@ def process_photos(
 
 
 def _save(store: Store, result: PhotoResult, rows: list[FaceRow], settings: DetectionSettings,
-          model: str, run_id: int) -> None:
+          model: str, run_id: int, previous: PhotoRecord | None) -> bool:
+    """Store one analysed photo. A known photo whose pixels changed keeps the faces it still shows
+    (ids, people, confirmations, rejections); returns True for those."""
+    from clusterfaces.identities import match_faces
+
     file = result.file
     if result.reason is not None:
         store.save_photo(file.path, file.size, file.mtime_ns, result.content_hash, run_id,
-                         status="unreadable", reason=result.reason)
-        return
+                         status="unreadable", reason=result.reason, failed_with=failure_key(settings))
+        return False
+    if previous is not None:
+        old = store.photo_faces(previous.id)
+        kept = match_faces([(face, box, vector) for face, box, vector, _ in old],
+                           [(row.box, row.embedding) for row in rows], model)
+        store.redo_photo(previous.id, file.size, file.mtime_ns, result.content_hash, run_id,
+                         dimensions=result.dimensions, model=model, detector=settings.detector, faces=rows, kept=kept)
+        return True
     store.save_photo(file.path, file.size, file.mtime_ns, result.content_hash, run_id, status="done",
                      dimensions=result.dimensions, model=model, detector=settings.detector, faces=rows)
+    return False
 
 
 def files_to_process(found: Iterable[FoundFile], known: dict[str, PhotoRecord], model: str,
-                     detector: str) -> list[FoundFile]:
-    """The files that are new, changed (size or mtime), or were processed with another model or detector."""
+                     detector: str, failure: str | None = None) -> list[FoundFile]:
+    """The files that are new, changed (size or mtime), were processed with another model or detector,
+    or were found unreadable with other decoding settings than `failure` (see failure_key)."""
     todo = []
     for file in found:
         record = known.get(file.location)
         if (record is None or record.size != file.size or record.mtime_ns != file.mtime_ns
-                or (record.status == "done" and (record.model != model or record.detector != detector))):
+                or (record.status == "done" and (record.model != model or record.detector != detector))
+                or (record.status == "unreadable" and failure is not None and record.failed_with != failure)):
             todo.append(file)
     return todo

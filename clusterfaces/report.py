@@ -87,10 +87,19 @@ def print_summary(console: Console, result: ScanResult) -> None:
     counts.add_column(justify="right", style="bold")
     counts.add_column()
     reused = f", {result.photos_reused} moved or duplicate (faces reused)" if result.photos_reused else ""
+    if result.photos_retagged:
+        reused += f", {result.photos_retagged} with new tags or dates only (faces kept)"
+    if result.photos_redone:
+        reused += f", {result.photos_redone} edited (detected again, names kept by face)"
     counts.add_row(str(result.photos_seen), f"photos seen ({result.photos_processed} new or changed{reused}, "
                                             f"{result.photos_seen - result.photos_processed} unchanged)")
+    if result.photos_returned:
+        counts.add_row(str(result.photos_returned), "missing photos back (faces, people and names as before)")
+    if result.photos_missing:
+        counts.add_row(str(result.photos_missing), "photos missing from disk: kept with their faces and names until "
+                                                   "they are back (scan --forget-missing forgets them)")
     if result.photos_removed:
-        counts.add_row(str(result.photos_removed), "photos gone from disk, forgotten")
+        counts.add_row(str(result.photos_removed), "photos gone from disk, forgotten (--forget-missing)")
     counts.add_row(str(unreadable), "photos skipped as unreadable" + (" (below)" if unreadable else ""))
     counts.add_row(str(result.faces_total), f"faces ({result.faces_new} new; {result.faces_filtered} too small or "
                                             "uncertain to group)")
@@ -112,6 +121,15 @@ def print_summary(console: Console, result: ScanResult) -> None:
             table.caption = f"and {len(result.people) - LARGEST_PEOPLE_SHOWN} more"
         console.print(table)
 
+    if result.missing_people:
+        shown = ", ".join(escape(p.label) + (" (ignored)" if p.ignored else "")
+                          for p in result.missing_people[:LARGEST_PEOPLE_SHOWN])
+        more = f" and {len(result.missing_people) - LARGEST_PEOPLE_SHOWN} more" \
+            if len(result.missing_people) > LARGEST_PEOPLE_SHOWN else ""
+        console.print(f"[yellow]Only in missing photos[/] (kept, no folder until their photos are back): {shown}{more}",
+                      soft_wrap=True)
+    for _root, reason in result.unavailable_roots:
+        console.print(f"[yellow]Left alone:[/] {escape(reason)}", soft_wrap=True)
     if result.unreadable:
         reasons = Counter(reason for _, reason in result.unreadable)
         console.print(f"[yellow]Unreadable photos[/] ({unreadable}; retried when the file changes):")

@@ -172,10 +172,16 @@ def test_corrections_survive_a_full_reclustering(library):
         moved = face_in(store, root, "2009-whitehouse/biden2.jpg", biden)
         edits.reject_face(store, rejected, obama)
         edits.move_face(store, moved, obama)
+    before = {face: person for face, person, _ in state(library.database)[1]}
     library.scan(ScanOptions(roots=[root], model="Dlib", recluster=True))
     with Store(library.database) as store:
         assert store.face(rejected)[1] != obama
         assert store.face(moved)[1:3] == (obama, True)
+    after = {face: person for face, person, _ in state(library.database)[1]}
+    assert after.keys() == before.keys()
+    changed = {face: (before[face], after[face]) for face in before if before[face] != after[face]}
+    assert changed == {}, "only the edited faces may change person, and they were edited before the scan"
+    assert {biden, obama} <= set(after.values())  # Biden keeps his id and his other faces
 
 
 def test_undo_gives_back_an_id_a_later_scan_reused(library):

@@ -65,10 +65,16 @@ def test_moved_and_renamed_photos_are_not_embedded_again(library_copy):
     shutil.move(root / "got", root / "game-of-thrones")
     (root / "theatre" / "alex_lacamoire1.jpg").rename(root / "theatre" / "alex renamed.jpg")
     shutil.copy(root / "2009-whitehouse" / "biden.jpg", root / "2009-whitehouse" / "biden copy.jpg")
+    with Store(library.database) as store:
+        faces_before = {os.path.basename(os.fsdecode(path)): ids for path, ids in face_ids_by_photo(store)}
     second = scan(library, root)
     assert second.faces_new == 0  # nothing decoded, detected or embedded
     assert second.photos_reused == 6 + 1 + 1
-    assert second.photos_removed == 6 + 1
+    assert second.photos_removed == 0 and second.photos_missing == 0  # moved photos are the same photos
+    with Store(library.database) as store:
+        faces_after = {os.path.basename(os.fsdecode(path)): ids for path, ids in face_ids_by_photo(store)}
+    assert faces_after["john1.jpeg"] == faces_before["john1.jpeg"]  # same face ids: edits on them stay
+    assert faces_after["alex renamed.jpg"] == faces_before["alex_lacamoire1.jpg"]
     counts_before = {p.person.id: len(p.person.face_ids) for p in first.people}
     counts_after = {p.person.id: len(p.person.face_ids) for p in second.people}
     biden_id = person_of(first, "2009-whitehouse/biden.jpg", root).id
@@ -83,17 +89,35 @@ def test_moved_and_renamed_photos_are_not_embedded_again(library_copy):
         assert os.path.exists(link), f"dangling link {link}"
 
 
-def test_deleted_photos_leave_the_database_and_the_folders(library_copy):
+def face_ids_by_photo(store):
+    return [(path, sorted(int(i) for i in ids.split(","))) for path, ids in store.db.execute(
+        "SELECT p.path, group_concat(f.id) FROM photos p JOIN faces f ON f.photo_id = p.id GROUP BY p.id")]
+
+
+def test_deleted_photos_are_kept_as_missing_until_forgotten(library_copy):
     library, root = library_copy
-    scan(library, root)
-    (root / "got" / "rose1.jpg").unlink()
+    first = scan(library, root)
+    rose = person_of(first, "got/rose1.jpg", root)
+    gone = root / "got" / "rose1.jpg"
+    kept = gone.read_bytes()
+    gone.unlink()
     result = scan(library, root)
-    assert result.photos_removed == 1
+    assert (result.photos_removed, result.photos_missing) == (0, 1)
     with Store(library.database) as store:
-        assert str(root / "got" / "rose1.jpg") not in store.photos_under([root])
+        record = store.photos_under([root])[str(gone)]
+        assert record.missing_since is not None and store.person(rose.id) is not None
     links = [os.readlink(p) for p in library.output.glob("*/*") if p.is_symlink()]
-    assert str(root / "got" / "rose1.jpg") not in links
+    assert str(gone) not in links  # a missing photo's faces are not shown: the link would be broken
     assert all(os.path.exists(target) for target in links)
+    gone.write_bytes(kept)  # back, with a new modification time: recognised by its pixels
+    back = scan(library, root)
+    assert (back.photos_returned, back.photos_missing, back.faces_new) == (1, 0, 0)
+    assert person_of(back, "got/rose1.jpg", root).id == rose.id
+    gone.unlink()
+    forgotten = scan(library, root, forget_missing=True)
+    assert (forgotten.photos_removed, forgotten.photos_missing) == (1, 0)
+    with Store(library.database) as store:
+        assert str(gone) not in store.photos_under([root])
 
 
 def test_names_and_merges_survive_recluster(library_copy):

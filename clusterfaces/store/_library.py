@@ -37,6 +37,9 @@ class LibraryQueries:
     def mark_reclustered(self, run_id: int, face_count: int) -> None:
         self.db.execute("UPDATE runs SET reclustered = 1, clustered_faces = ? WHERE id = ?", (face_count, run_id))
 
+    def set_run_settings(self, run_id: int, settings: dict) -> None:
+        self.db.execute("UPDATE runs SET settings = ? WHERE id = ?", (json.dumps(settings), run_id))
+
     def set_run_model(self, run_id: int, model: str) -> None:
         self.db.execute("UPDATE runs SET model = ? WHERE id = ?", (model, run_id))
 
@@ -67,8 +70,8 @@ class LibraryQueries:
         for root in roots:
             prefix = path_key(root).rstrip(b"/") + b"/"
             rows = self.db.execute(
-                "SELECT id, path, size, mtime_ns, content_hash, status, reason, model, detector FROM photos "
-                "WHERE substr(path, 1, ?) = ?",
+                "SELECT id, path, size, mtime_ns, content_hash, status, reason, model, detector, missing_since,"
+                " failed_with FROM photos WHERE substr(path, 1, ?) = ?",
                 (len(prefix), prefix),
             )
             for row in rows:
@@ -80,6 +83,7 @@ class LibraryQueries:
         self, path: Path, size: int, mtime_ns: int, content_hash: str | None, run_id: int, *,
         status: str, reason: str | None = None, dimensions: tuple[int, int] | None = None,
         model: str | None = None, detector: str | None = None, faces: Iterable[FaceRow] = (),
+        failed_with: str | None = None,
     ) -> int:
         """Record one processed photo and its faces, replacing what was stored for that path."""
         key = path_key(path)
@@ -87,8 +91,9 @@ class LibraryQueries:
         self.db.execute("DELETE FROM photos WHERE path = ?", (key,))
         photo_id = self.db.execute(
             "INSERT INTO photos (path, size, mtime_ns, content_hash, status, reason, width, height, model,"
-            " detector, processed_run, seen_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, size, mtime_ns, content_hash, status, reason, width, height, model, detector, run_id, run_id),
+            " detector, processed_run, seen_run, failed_with) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, size, mtime_ns, content_hash, status, reason, width, height, model, detector, run_id, run_id,
+             failed_with),
         ).lastrowid
         self.db.executemany(
             "INSERT INTO faces (photo_id, x, y, w, h, landmarks, score, model, detector, embedding, created_run)"
@@ -101,6 +106,88 @@ class LibraryQueries:
         )
         return int(photo_id)
 
+    def redo_photo(
+        self, photo_id: int, size: int, mtime_ns: int, content_hash: str | None, run_id: int, *,
+        dimensions: tuple[int, int] | None, model: str, detector: str, faces: list[FaceRow],
+        kept: dict[int, int],
+    ) -> None:
+        """Record new pixels for a known photo: face kept[i] (an old face id) takes the place of the new
+        faces[i], keeping its id, person, confirmation and rejections; the other old faces go."""
+        width, height = dimensions or (None, None)
+        self.db.execute(
+            "UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ?, status = 'done', reason = NULL, width = ?,"
+            " height = ?, model = ?, detector = ?, processed_run = ?, seen_run = ?, missing_since = NULL,"
+            " failed_with = NULL WHERE id = ?",
+            (size, mtime_ns, content_hash, width, height, model, detector, run_id, run_id, photo_id))
+        old = [row[0] for row in self.db.execute("SELECT id FROM faces WHERE photo_id = ?", (photo_id,))]
+        self.db.executemany("DELETE FROM faces WHERE id = ?", ((f,) for f in old if f not in kept.values()))
+        for index, face in enumerate(faces):
+            values = (*face.box, json.dumps(face.landmarks), face.score, model, detector,
+                      np.asarray(face.embedding, dtype="<f4").tobytes(), run_id)
+            if index in kept:
+                self.db.execute("UPDATE faces SET x = ?, y = ?, w = ?, h = ?, landmarks = ?, score = ?, model = ?,"
+                                " detector = ?, embedding = ?, created_run = ? WHERE id = ?", (*values, kept[index]))
+            else:
+                self.db.execute("INSERT INTO faces (x, y, w, h, landmarks, score, model, detector, embedding,"
+                                " created_run, photo_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                (*values, photo_id))
+
+    def photo_faces(self, photo_id: int) -> list[tuple[int, tuple[int, int, int, int], np.ndarray, str]]:
+        """(face id, box, embedding, model) of each face of a photo."""
+        return [(face, (x, y, w, h), np.frombuffer(blob, dtype="<f4"), model) for face, x, y, w, h, blob, model in
+                self.db.execute("SELECT id, x, y, w, h, embedding, model FROM faces WHERE photo_id = ? ORDER BY id",
+                                (photo_id,))]
+
+    def mark_missing(self, photo_ids: Iterable[int], run_id: int) -> int:
+        """Photos not on disk: kept, faces, people and edits included, as missing since this run."""
+        return sum(self.db.execute("UPDATE photos SET missing_since = ? WHERE id = ? AND missing_since IS NULL",
+                                   (run_id, i)).rowcount for i in photo_ids)
+
+    def mark_found(self, photo_ids: Iterable[int], run_id: int) -> int:
+        """Missing photos that are back where they were. Returns how many were missing."""
+        return sum(self.db.execute("UPDATE photos SET missing_since = NULL, seen_run = ? WHERE id = ?"
+                                   " AND missing_since IS NOT NULL", (run_id, i)).rowcount for i in photo_ids)
+
+    def update_file(self, photo_id: int, size: int, mtime_ns: int, run_id: int) -> None:
+        """The same photo (same pixels) with new file metadata: keep everything, note the new size and time."""
+        self.db.execute("UPDATE photos SET size = ?, mtime_ns = ?, seen_run = ?, missing_since = NULL WHERE id = ?",
+                        (size, mtime_ns, run_id, photo_id))
+
+    def move_photo(self, photo_id: int, path: Path, size: int, mtime_ns: int, run_id: int) -> int:
+        """A photo found at another path (moved, renamed, back from a missing drive): the same row, so its
+        faces keep their ids, people, confirmations and rejections. Returns its number of faces."""
+        key = path_key(path)
+        self.db.execute("DELETE FROM photos WHERE path = ? AND id != ?", (key, photo_id))
+        self.db.execute("UPDATE photos SET path = ?, size = ?, mtime_ns = ?, seen_run = ?, missing_since = NULL"
+                        " WHERE id = ?", (key, size, mtime_ns, run_id, photo_id))
+        return self.db.execute("SELECT count(*) FROM faces WHERE photo_id = ?", (photo_id,)).fetchone()[0]
+
+    def missing_photos(self, roots: Iterable[Path]) -> list[int]:
+        """Ids of the photos below the roots that are marked missing."""
+        found = []
+        for root in roots:
+            prefix = path_key(root).rstrip(b"/") + b"/"
+            found += [row[0] for row in self.db.execute(
+                "SELECT id FROM photos WHERE missing_since IS NOT NULL AND substr(path, 1, ?) = ?",
+                (len(prefix), prefix))]
+        return found
+
+    def people_only_missing(self, model: str) -> list[tuple[int, str | None, bool]]:
+        """People of the model whose every face is in a missing photo."""
+        return [(pid, name, bool(ignored)) for pid, name, ignored in self.db.execute(
+            "SELECT pe.id, pe.name, pe.ignored FROM people pe WHERE pe.model = ? AND EXISTS (SELECT 1 FROM faces f"
+            " JOIN photos p ON p.id = f.photo_id WHERE f.person_id = pe.id AND p.missing_since IS NOT NULL)"
+            " AND NOT EXISTS (SELECT 1 FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.person_id = pe.id"
+            " AND p.missing_since IS NULL) ORDER BY pe.id", (model,))]
+
+    def setting(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM library_settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO library_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
+                        " SET value = excluded.value", (key, value))
+
     def processed_sizes(self, model: str, detector: str) -> set[int]:
         """File sizes of the photos already processed with model and detector (to spot copies cheaply)."""
         return {row[0] for row in self.db.execute(
@@ -108,13 +195,15 @@ class LibraryQueries:
             (model, detector))}
 
     def processed_photo_with_hash(self, content_hash: str, model: str, detector: str) -> int | None:
-        """A photo with these exact bytes already processed with the model and detector, if any."""
-        row = self.db.execute(
+        """A photo with these pixels already processed with the model and detector, if any."""
+        found = self.processed_photos_with_hash(content_hash, model, detector)
+        return found[0] if found else None
+
+    def processed_photos_with_hash(self, content_hash: str, model: str, detector: str) -> list[int]:
+        """Every photo with these pixels processed with the model and detector, by id."""
+        return [row[0] for row in self.db.execute(
             "SELECT id FROM photos WHERE content_hash = ? AND status = 'done' AND model = ? AND detector = ?"
-            " ORDER BY id LIMIT 1",
-            (content_hash, model, detector),
-        ).fetchone()
-        return row[0] if row else None
+            " ORDER BY id", (content_hash, model, detector))]
 
     def reuse_photo(self, source_id: int, path: Path, size: int, mtime_ns: int, run_id: int) -> int:
         """Record path as holding the same bytes as photo source_id: its faces (embeddings, people and
@@ -141,7 +230,7 @@ class LibraryQueries:
         ).rowcount
 
     def remove_photos(self, photo_ids: Iterable[int]) -> int:
-        """Forget photos that are gone from disk (their faces go with them)."""
+        """Forget photos for good (their faces, and the edits on them, go with them)."""
         ids = list(photo_ids)
         self.db.executemany("DELETE FROM photos WHERE id = ?", ((i,) for i in ids))
         return len(ids)
@@ -151,20 +240,23 @@ class LibraryQueries:
         for root in roots:
             prefix = path_key(root).rstrip(b"/") + b"/"
             found += [(Path(os.fsdecode(path)), reason or "unknown reason") for path, reason in self.db.execute(
-                "SELECT path, reason FROM photos WHERE status = 'unreadable' AND substr(path, 1, ?) = ?",
+                "SELECT path, reason FROM photos WHERE status = 'unreadable' AND missing_since IS NULL"
+                " AND substr(path, 1, ?) = ?",
                 (len(prefix), prefix))]
         return sorted(found)
 
     # --- faces ------------------------------------------------------------------------------
-    def load_faces(self, model: str, roots: Iterable[Path]) -> StoredFaces:
-        """Every face embedded with `model` in photos below the roots."""
+    def load_faces(self, model: str, roots: Iterable[Path], include_missing: bool = False) -> StoredFaces:
+        """Every face embedded with `model` in photos below the roots (on disk at the last scan, unless
+        include_missing)."""
+        present = "" if include_missing else " AND p.missing_since IS NULL"
         ids, vectors, scores, sizes, people, confirmed, created, photos = [], [], [], [], [], [], [], []
         for root in roots:
             prefix = path_key(root).rstrip(b"/") + b"/"
             rows = self.db.execute(
                 "SELECT f.id, f.embedding, f.score, min(f.w, f.h), coalesce(f.person_id, 0), f.confirmed,"
                 " coalesce(f.created_run, 0), f.photo_id FROM faces f JOIN photos p ON p.id = f.photo_id"
-                " WHERE f.model = ? AND substr(p.path, 1, ?) = ? ORDER BY f.id",
+                f" WHERE f.model = ? AND substr(p.path, 1, ?) = ?{present} ORDER BY f.id",
                 (model, len(prefix), prefix),
             )
             for face_id, blob, score, size, person, sure, run, photo in rows:

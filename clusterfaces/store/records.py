@@ -22,6 +22,8 @@ class PhotoRecord:
     reason: str | None
     model: str | None
     detector: str | None
+    missing_since: int | None = None  # the run that first did not find the file; None: on disk
+    failed_with: str | None = None  # unreadable: the decoding settings that failed it (JSON)
 
     @property
     def path(self) -> Path:

@@ -110,3 +110,19 @@ def m003_journal(db: sqlite3.Connection) -> None:
         "CREATE TABLE journal (id INTEGER PRIMARY KEY, at REAL NOT NULL, action TEXT NOT NULL,"
         " summary TEXT NOT NULL, undo TEXT NOT NULL, undone INTEGER NOT NULL DEFAULT 0)"
     )
+
+
+@migration
+def m004_missing_and_settings(db: sqlite3.Connection) -> None:
+    # A photo that is not on disk at a scan is kept, faces, people and edits included, with the run
+    # that first missed it; it is forgotten only when the user asks (`scan --forget-missing`).
+    # An unreadable photo remembers the decoding settings that failed it, so other settings retry it.
+    # The library remembers its output folder, so edits without --out update the folders of the scan.
+    _run_script(
+        db,
+        """
+        ALTER TABLE photos ADD COLUMN missing_since INTEGER REFERENCES runs(id);
+        ALTER TABLE photos ADD COLUMN failed_with TEXT;
+        CREATE TABLE library_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    )
