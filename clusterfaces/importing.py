@@ -74,6 +74,8 @@ def load_identity_map(path: Path) -> dict:
     if isinstance(version, str) and version.startswith("clusterfaces-identity-map/") and version != SCHEMA_VERSION:
         raise ClusterfacesError(f"{path} is a {version} map and this clusterfaces reads {SCHEMA_VERSION}: "
                                 "use the clusterfaces version that wrote it, or a newer one")
+    _check_integers(path, data)
+    _check_unique_ids(path, data)
     import jsonschema
 
     try:
@@ -83,8 +85,6 @@ def load_identity_map(path: Path) -> dict:
     if errors:
         where = "/".join(str(part) for part in errors[0].path) or "the top level"
         raise ClusterfacesError(f"{path} is not a clusterfaces identity map ({where}: {errors[0].message})")
-    _check_integers(path, data)
-    _check_unique_ids(path, data)
     return data
 
 
@@ -128,23 +128,37 @@ def _check_integers(path: Path, data: object) -> None:
             stack.extend((item, f"{where}/{index}") for index, item in enumerate(value))
 
 
-def _check_unique_ids(path: Path, data: dict) -> None:
-    """Each person and each face appears once: two entries with one id would fuse silently."""
-    seen: dict[int, str] = {}
-    for index, person in enumerate(data["people"]):
-        if person["id"] in seen:
-            raise ClusterfacesError(f"{path} lists person {person['id']} twice ({seen[person['id']]} and people/"
-                                    f"{index}): an identity map has each person once")
-        seen[person["id"]] = f"people/{index}"
+def _check_unique_ids(path: Path, data: object) -> None:
+    """Each person and each face appears once: two entries with one id would fuse silently. Runs before the
+    schema check (a map of the same people repeated thousands of times is refused at once), so it takes
+    any shape."""
+    people = data.get("people") if isinstance(data, dict) else None
+    unassigned = data.get("unassigned_faces") if isinstance(data, dict) else None
+    if not isinstance(people, list):
+        return
+    persons: dict[int, str] = {}
+    places: list[tuple[str, object]] = []
+    for index, person in enumerate(people):
+        if not isinstance(person, dict):
+            continue
+        pid = person.get("id")
+        if isinstance(pid, int):
+            if pid in persons:
+                raise ClusterfacesError(f"{path} lists person {pid} twice ({persons[pid]} and people/{index}): an "
+                                        "identity map has each person once")
+            persons[pid] = f"people/{index}"
+        if isinstance(person.get("faces"), list):
+            places += [(f"people/{index}/faces/{j}", face) for j, face in enumerate(person["faces"])]
+    if isinstance(unassigned, list):
+        places += [(f"unassigned_faces/{j}", face) for j, face in enumerate(unassigned)]
     faces: dict[int, str] = {}
-    places = [(f"people/{i}/faces/{j}", face) for i, person in enumerate(data["people"])
-              for j, face in enumerate(person["faces"])]
-    places += [(f"unassigned_faces/{j}", face) for j, face in enumerate(data["unassigned_faces"])]
     for where, face in places:
-        if face["id"] in faces:
-            raise ClusterfacesError(f"{path} lists face {face['id']} twice ({faces[face['id']]} and {where}): an "
-                                    "identity map has each face once")
-        faces[face["id"]] = where
+        fid = face.get("id") if isinstance(face, dict) else None
+        if isinstance(fid, int):
+            if fid in faces:
+                raise ClusterfacesError(f"{path} lists face {fid} twice ({faces[fid]} and {where}): an identity map "
+                                        "has each face once")
+            faces[fid] = where
 
 
 def _same_photo(exported: str, location: str, relative: bool) -> bool:

@@ -86,37 +86,67 @@ def write_variant(kind: str, image: Image.Image, folder: Path) -> Path:
     return folder / kind
 
 
-@pytest.mark.parametrize("kind", [
-    "cmyk.jpg", "gray16.png", "gray.jpg", "palette-transparent.png", "rgba.png", "animated.gif", "animated.webp",
-    "photo.heic", "mislabelled.png", "no-extension", "tiff.tif", "bitmap.bmp",
-])
-def test_awkward_formats_decode_and_their_face_is_found(kind, face_photo, tmp_path):
-    photos = tmp_path / "photos"
-    write_variant(kind, face_photo, photos)
+FORMATS = ["cmyk.jpg", "gray16.png", "gray.jpg", "palette-transparent.png", "rgba.png", "animated.gif",
+           "animated.webp", "photo.heic", "mislabelled.png", "no-extension", "tiff.tif", "bitmap.bmp"]
+
+
+@pytest.fixture(scope="module")
+def formats_scan(face_photo, tmp_path_factory):
+    """One scan of every awkward format side by side (a scan per format cost a model load each)."""
+    base = tmp_path_factory.mktemp("formats")
+    photos = base / "photos"
+    made = {}
+    for kind in FORMATS:
+        try:
+            made[kind] = write_variant(kind, face_photo, photos)
+        except pytest.skip.Exception:
+            continue  # pillow-heif missing: that row skips
     before = inputs_snapshot(photos)
-    _, result = scan_folder(tmp_path, photos)
-    assert result.unreadable == []
-    assert result.faces_total == 1, f"{kind}: {result.faces_total} faces"
-    assert inputs_snapshot(photos) == before
+    library, result = scan_folder(base, photos)
+    with Store(library.database) as store:
+        faces = store.load_faces("Dlib", [photos])
+        per_file = {}
+        for path, _ in store.face_boxes(faces.ids.tolist()).values():
+            per_file[path.name] = per_file.get(path.name, 0) + 1
+    return made, result, per_file, before == inputs_snapshot(photos)
 
 
-@pytest.mark.parametrize("orientation", range(2, 9))
-def test_exif_orientation_boxes_refer_to_the_upright_photo(orientation, face_photo, tmp_path):
-    photos = tmp_path / "photos"
+@pytest.mark.parametrize("kind", FORMATS)
+def test_awkward_formats_decode_and_their_face_is_found(kind, formats_scan):
+    made, result, per_file, untouched = formats_scan
+    if kind not in made:
+        pytest.skip(f"{kind} cannot be written here (pillow-heif missing)")
+    assert kind not in {path.name for path, _ in result.unreadable}
+    assert per_file.get(kind) == 1, f"{kind}: {per_file.get(kind, 0)} faces"
+    assert untouched
+
+
+@pytest.fixture(scope="module")
+def orientations_scan(face_photo, tmp_path_factory):
+    """One scan of the upright photo and its seven EXIF-rotated copies."""
+    base = tmp_path_factory.mktemp("orientations")
+    photos = base / "photos"
     photos.mkdir()
-    upright = photos / "upright.jpg"
-    face_photo.save(upright, quality=95)
-    stored = face_photo.transpose(ORIENTATION_TRANSPOSE[orientation])
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    stored.save(photos / "rotated.jpg", quality=95, exif=exif)
-    library, result = scan_folder(tmp_path, photos)
-    assert result.faces_total == 2
+    face_photo.save(photos / "upright.jpg", quality=95)
+    for orientation in range(2, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        face_photo.transpose(ORIENTATION_TRANSPOSE[orientation]).save(photos / f"rotated-{orientation}.jpg",
+                                                                      quality=95, exif=exif)
+    library, result = scan_folder(base, photos)
     with Store(library.database) as store:
         faces = store.load_faces("Dlib", [photos])
         boxes = {path.name: box for path, box in store.face_boxes(faces.ids.tolist()).values()}
-    for a, b in zip(boxes["upright.jpg"], boxes["rotated.jpg"]):
-        assert abs(a - b) <= 0.08 * max(boxes["upright.jpg"][2:]), (orientation, boxes)
+    return result, boxes
+
+
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_exif_orientation_boxes_refer_to_the_upright_photo(orientation, orientations_scan):
+    result, boxes = orientations_scan
+    assert result.faces_total == 8
+    upright, rotated = boxes["upright.jpg"], boxes[f"rotated-{orientation}.jpg"]
+    for a, b in zip(upright, rotated):
+        assert abs(a - b) <= 0.08 * max(upright[2:]), (orientation, boxes)
 
 
 UNREADABLE = {
@@ -420,3 +450,445 @@ def test_a_worker_killed_mid_scan_costs_no_photo(kills, face_photo, tmp_path):
     else:  # its worker died twice: it is the one photo given up on, with the reason
         assert [reason for _, reason in result.unreadable] == ["the face detector crashed on this file"]
         assert result.faces_total == 7
+
+
+# --- The other faults of issue 13: sidecars, maps, ids, locks, full disks, stray files, orphans -----------
+# Each row runs what a user runs (the CLI, in process) on one small library scanned once for them all, and
+# checks the one line the user sees and that nothing is lost.
+def cli(*args, env: dict | None = None):
+    from typer.testing import CliRunner
+
+    from clusterfaces.cli import app
+
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in (env or {}).items():
+            patch.setenv(key, value)
+        return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+def one_line(result) -> str:
+    """The single line of stderr of a failed command (the user's whole message)."""
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def brightness_variants(face_photo, photos: Path, count: int, prefix: str = "p") -> None:
+    from PIL import ImageEnhance
+
+    photos.mkdir(parents=True, exist_ok=True)
+    for index in range(count):  # different bytes each, so none is a duplicate of another
+        ImageEnhance.Brightness(face_photo).enhance(0.9 + index * 0.03).save(photos / f"{prefix}{index}.jpg")
+
+
+@pytest.fixture(scope="module")
+def small_library(shared_photos, tmp_path_factory):
+    """Four photos of Obama (p0.jpg ... p3.jpg) and three of Kit Harington, scanned once: two unnamed people.
+    (database, photos, Obama's person id)."""
+    base = tmp_path_factory.mktemp("small")
+    (base / "photos").mkdir()
+    for index, name in enumerate(["obama.jpg", "obama1.jpg", "obama2.jpg", "obama3.jpg"]):
+        shutil.copy(shared_photos / "2009-whitehouse" / name, base / "photos" / f"p{index}.jpg")
+    for name in ("john1.jpeg", "john2.jpeg", "johnsnow_test1.jpg"):
+        shutil.copy(shared_photos / "got" / name, base / "photos" / name)
+    library, result = scan_folder(base, base / "photos")
+    assert len(result.people) == 2 and result.faces_total == 7, result.people
+    obama = next(p.person.id for p in result.people if base / "photos" / "p0.jpg" in p.photos)
+    return library.database, base / "photos", obama
+
+
+def copy_db(database: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{database}{suffix}").exists():
+            shutil.copy(f"{database}{suffix}", folder / f"library.db{suffix}")
+    return folder / "library.db"
+
+
+def saved_work(database: Path) -> tuple:
+    """People (id, name, ignored), faces (id, person, confirmed) and journal length, as SQL sees them."""
+    with sqlite3.connect(database) as db:
+        return (sorted(db.execute("SELECT id, name, ignored FROM people")),
+                sorted(db.execute("SELECT id, person_id, confirmed FROM faces")),
+                db.execute("SELECT count(*) FROM journal").fetchone()[0])
+
+
+@pytest.fixture(scope="module")
+def sidecar_export(small_library, tmp_path_factory):
+    """`export --xmp` once over four photos whose sidecars are: a named pipe, a symbolic link to a file
+    elsewhere, 200,000 nested elements, and none. Run in a thread, so a hang fails instead of blocking."""
+    import threading
+
+    source, photos, person = small_library
+    base = tmp_path_factory.mktemp("sidecars")
+    database = copy_db(source, base)
+    assert cli("people", "rename", person, "Rose", "--db", database, "--out", base / "people").exit_code == 0
+    os.mkfifo(photos / "p0.jpg.xmp")
+    elsewhere = base / "elsewhere.xmp"
+    elsewhere.write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'><!-- someone else's --></x:xmpmeta>")
+    os.symlink(elsewhere, photos / "p1.jpg.xmp")
+    deep = b"<a>" * 200_000 + b"</a>" * 200_000
+    (photos / "p2.jpg.xmp").write_bytes(deep)
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(cli("export", "--xmp", "--db", database)), daemon=True)
+    worker.start()
+    worker.join(120)
+    if worker.is_alive():  # it opened the pipe and waits for a writer: give it one, then fail
+        os.close(os.open(photos / "p0.jpg.xmp", os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+        pytest.fail("export --xmp hung on a sidecar that is a named pipe")
+    yield outcome[0], photos, elsewhere, deep
+    for sidecar in photos.glob("*.xmp"):
+        sidecar.unlink()
+
+
+@pytest.mark.parametrize(("photo", "says"), [
+    ("p0.jpg", "the sidecar is not a regular file (a named pipe (FIFO)); it was left as it is"),
+    ("p1.jpg", "the sidecar is a symbolic link (to "),
+    ("p2.jpg", "the existing sidecar nests elements more than 256 deep, which XMP never does; it was left as it is"),
+], ids=["fifo", "symlink", "200k-nested"])
+def test_xmp_sidecars_that_are_pipes_links_or_too_deep_are_skipped(photo, says, sidecar_export):
+    result, photos, elsewhere, deep = sidecar_export
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if f"{photo}:" in line]
+    assert len(lines) == 1 and lines[0].startswith("skipped 1 photo, e.g. ") and says in lines[0], result.stderr
+    assert "1 written" in result.stdout  # the photo with no sidecar got one: the rest went on
+    assert "Rose" in (photos / "p3.jpg.xmp").read_text()
+    assert stat_kind(photos / "p0.jpg.xmp") == "fifo"
+    assert os.path.islink(photos / "p1.jpg.xmp") and "someone else's" in elsewhere.read_text()
+    assert "Rose" not in elsewhere.read_text()
+    assert (photos / "p2.jpg.xmp").read_bytes() == deep
+
+
+def stat_kind(path: Path) -> str:
+    import stat
+
+    mode = os.lstat(path).st_mode
+    return "fifo" if stat.S_ISFIFO(mode) else "link" if stat.S_ISLNK(mode) else "file"
+
+
+def _map_variant(kind: str, good: dict, folder: Path) -> Path:
+    """A bad identity map of one kind, written beside the good one."""
+    import copy
+    import json
+
+    data = copy.deepcopy(good)
+    path = folder / f"{kind}.json"
+    if kind == "nested":
+        path.write_text("[" * 100_000 + "]" * 100_000)
+        return path
+    if kind == "too-big":  # a sparse file: its size is refused before a byte is read
+        with open(path, "wb") as file:
+            file.truncate(256 * 2**20 + 1)
+        return path
+    if kind == "person-id-10**30":
+        data["people"][0]["id"] = 10**30
+    elif kind == "face-id-10**30":
+        data["people"][0]["faces"][0]["id"] = 10**30
+    elif kind == "same-person-twice":
+        twin = copy.deepcopy(data["people"][0])
+        twin["name"] = "Someone Else"
+        data["people"].append(twin)
+    elif kind == "repeated-2000-times":
+        data["people"] = data["people"] * 2_000  # the same people over and over (84 MB at 20,000)
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(("kind", "says"), [
+    ("nested", "nests lists or objects too deeply to be an identity map"),
+    ("too-big", "is 256 MB, over the 256 MB an identity map may be"),
+    ("person-id-10**30", "(people/0/id: 100000000000... (31 digits) is out of range)"),
+    ("face-id-10**30", "(people/0/faces/0/id: 100000000000... (31 digits) is out of range)"),
+    ("same-person-twice", "twice (people/0 and people/2): an identity map has each person once"),
+    ("repeated-2000-times", "twice (people/0 and people/2): an identity map has each person once"),
+])
+def test_bad_identity_maps_are_one_line_and_change_nothing(kind, says, small_library, tmp_path):
+    import json
+
+    source, _, person = small_library
+    database = copy_db(source, tmp_path)
+    assert cli("people", "rename", person, "Rose", "--db", database, "--out", tmp_path / "people").exit_code == 0
+    assert cli("export", tmp_path / "good.json", "--db", database).exit_code == 0
+    bad = _map_variant(kind, json.loads((tmp_path / "good.json").read_text()), tmp_path)
+    before = saved_work(database)
+    line = one_line(cli("import", bad, "--db", database, "--out", tmp_path / "people"))
+    assert says in line, line
+    assert saved_work(database) == before
+
+
+@pytest.mark.parametrize("args", [
+    ["people", "rename", 10**30, "Alice"], ["people", "merge", 1, 10**30], ["faces", "move", 10**30, 1],
+    ["faces", "not", 1, 10**30], ["faces", "list", 10**30], ["people", "split", 10**30],
+], ids=["rename", "merge", "move", "not", "list", "split"])
+def test_ids_past_64_bits_are_no_such_person_or_face(args, small_library, tmp_path):
+    source, _, _ = small_library
+    database = copy_db(source, tmp_path)
+    before = saved_work(database)
+    line = one_line(cli(*args, "--db", database))
+    assert "there is no " in line and " 100000000000... (31 digits): `clusterfaces " in line, line
+    assert saved_work(database) == before
+
+
+def test_export_never_replaces_a_file_that_is_not_an_identity_map(small_library, tmp_path, face_photo):
+    source, photos, _ = small_library
+    database = copy_db(source, tmp_path)
+    photo = tmp_path / "holiday.jpg"
+    face_photo.save(photo)
+    before = photo.read_bytes()
+    line = one_line(cli("export", photo, "--db", database))
+    assert line == f"error: {photo} exists and is not an identity map, so it was not replaced: give another path, " \
+                   "or add --force to replace it"
+    assert photo.read_bytes() == before
+    assert cli("export", tmp_path / "map.json", "--db", database).exit_code == 0
+    assert cli("export", tmp_path / "map.json", "--db", database).exit_code == 0  # an older map is replaced
+    forced = cli("export", photo, "--db", database, "--force")  # asked for: replaced
+    assert forced.exit_code == 0 and photo.read_bytes() == (tmp_path / "map.json").read_bytes()
+
+
+@pytest.mark.parametrize("command", [["people", "rename", 1, "Alice"], ["export", "-"], ["undo"]])
+def test_a_photo_given_as_db_is_refused_and_nothing_is_left_beside_it(command, face_photo, tmp_path):
+    photo = tmp_path / "album" / "photo.jpg"
+    photo.parent.mkdir()
+    face_photo.save(photo)
+    before = photo.read_bytes()
+    line = one_line(cli(*command, "--db", photo))
+    assert line == f"error: {photo} is not a clusterfaces database (not an SQLite file; a photo?) and was left as " \
+                   "it is: choose another --db"
+    assert photo.read_bytes() == before and sorted(os.listdir(photo.parent)) == ["photo.jpg"]
+
+
+def test_an_edit_whose_folders_cannot_be_written_says_it_was_saved(small_library, tmp_path):
+    source, _, person = small_library
+    database = copy_db(source, tmp_path)
+    blocked = tmp_path / "people"
+    blocked.write_text("a file where the people folders should be")
+    line = one_line(cli("people", "rename", person, "Alice", "--db", database, "--out", blocked))
+    assert line.startswith("error: the edit is saved, but the people folders could not be updated (cannot ")
+    assert "they catch up at the next edit or scan that can write them" in line
+    assert (person, "Alice", 0) in saved_work(database)[0]
+
+
+@pytest.fixture()
+def scan_holding_the_lock(small_library, tmp_path):
+    """A real scan of the small library running in another thread, held at its clustering step until the
+    test lets it go. Yields (database, photos, release event)."""
+    import threading
+
+    source, photos, _ = small_library
+    database = copy_db(source, tmp_path)
+    held, release = threading.Event(), threading.Event()
+
+    class HoldAtClustering:
+        def start(self, stage, total):
+            if stage == "cluster":
+                held.set()
+                release.wait(60)
+
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: None
+
+    def scan():
+        Library(database, tmp_path / "people").scan(ScanOptions(roots=[photos], model="Dlib", workers=0),
+                                                     HoldAtClustering())
+
+    thread = threading.Thread(target=scan, daemon=True)
+    thread.start()
+    assert held.wait(30)
+    yield database, photos, release
+    release.set()
+    thread.join(30)
+
+
+def test_an_edit_during_a_scan_waits_for_it_with_a_message(scan_holding_the_lock, small_library):
+    import threading
+
+    database, photos, release = scan_holding_the_lock
+    person = small_library[2]
+    threading.Timer(2.0, release.set).start()  # the scan ends two seconds into the wait
+    result = cli("people", "rename", person, "Alice", "--db", database, env={"CLUSTERFACES_LOCK_WAIT": "60"})
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"waiting for the scan of {photos} (database {database}) to finish... "
+                                    "(up to 60 seconds; Ctrl-C stops waiting and changes nothing)"), result.stderr
+    assert (person, "Alice", 0) in saved_work(database)[0]
+
+
+def test_an_edit_gives_up_after_the_wait_and_changes_nothing(scan_holding_the_lock, small_library):
+    database, photos, _ = scan_holding_the_lock
+    before = saved_work(database)
+    result = cli("people", "rename", small_library[2], "Alice", "--db", database, env={"CLUSTERFACES_LOCK_WAIT": "1"})
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 2, result.output
+    assert lines[0].startswith(f"waiting for the scan of {photos}")
+    assert lines[1] == f"error: another clusterfaces command (a scan or an edit) is still using {database} after 1 " \
+                       "second; nothing was changed: run this again when it has finished"
+    assert saved_work(database) == before
+
+
+def test_a_naming_session_at_its_prompt_does_not_block_a_scan(small_library, tmp_path):
+    from rich.console import Console
+
+    from clusterfaces.locking import database_lock
+    from clusterfaces.naming import NamingSession
+
+    source, _, person = small_library
+    database = copy_db(source, tmp_path)
+    answers = iter(["Rose", "q"])
+    took_lock = []
+
+    def ask(prompt):
+        if not took_lock:  # a scan starting while the session waits at its prompt gets the lock at once
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("CLUSTERFACES_LOCK_WAIT", "0")
+                with database_lock(database):
+                    took_lock.append(True)
+        return next(answers)
+
+    console = Console(file=io.StringIO(), width=100)
+    tally = NamingSession(Library(database, tmp_path / "people"), console, ask=ask, preview=False).run()
+    assert took_lock and tally.named == 1
+    assert (person, "Rose", 0) in saved_work(database)[0]
+
+
+def _mount_tmpfs(folder: Path, size: str) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True).returncode == 0
+
+
+def _fill(folder: Path) -> Path:
+    """Write a file until the filesystem is full; returns it."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as file:
+        try:
+            while True:
+                file.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A real 2 MB filesystem (tmpfs) when this runs as root; else None (the rows then patch the writes)."""
+    folder = tmp_path / "small-disk"
+    mounted = _mount_tmpfs(folder, "2m")
+    yield folder if mounted else None
+    if mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def _disk_full_after(monkeypatch, writes: int) -> None:
+    """Without a small filesystem to fill: every write transaction after the first `writes` fails as SQLite
+    fails on a full disk."""
+    from clusterfaces.store import database as database_module
+
+    original = database_module.Store.transaction
+    count = [0]
+
+    def transaction(self):
+        count[0] += 1
+        if count[0] > writes:
+            raise sqlite3.OperationalError("database or disk is full")
+        return original(self)
+
+    monkeypatch.setattr(database_module.Store, "transaction", transaction)
+
+
+def test_a_full_disk_when_the_database_is_created_says_so(small_disk, face_photo, tmp_path, monkeypatch):
+    brightness_variants(face_photo, tmp_path / "photos", 1)
+    if small_disk is not None:
+        _fill(small_disk)
+        database = small_disk / "library.db"
+    else:
+        _disk_full_after(monkeypatch, 0)
+        database = tmp_path / "library.db"
+    line = one_line(cli("scan", tmp_path / "photos", "--db", database, "--out", tmp_path / "people", "--model",
+                        "Dlib", "--workers", "0"))
+    assert line.startswith(f"error: the disk holding the database {database} is full (") and line.endswith(
+        "free some space and run the command again; everything saved before is kept"), line
+    assert not database.exists()  # the half-made database is not left to be mistaken for a broken one
+
+
+def test_a_full_disk_during_a_scan_says_so_and_loses_nothing(small_disk, small_library, face_photo, tmp_path,
+                                                             monkeypatch):
+    source, photos, person = small_library
+    database = copy_db(source, small_disk or tmp_path)
+    assert cli("people", "rename", person, "Obama", "--db", database, "--out", tmp_path / "people").exit_code == 0
+    before = saved_work(database)
+    brightness_variants(face_photo, tmp_path / "new", 4)
+    scan = ["scan", photos, tmp_path / "new", "--db", database, "--out", tmp_path / "people", "--model", "Dlib",
+            "--workers", "0"]
+    if small_disk is not None:
+        filler = _fill(small_disk)
+    else:
+        _disk_full_after(monkeypatch, 0)
+    line = one_line(cli(*scan))
+    assert line.startswith(f"error: the disk holding the database {database} is full ("), line
+    assert line.endswith("free some space and run the command again; everything saved before is kept"), line
+    if small_disk is not None:
+        filler.unlink()
+    else:
+        monkeypatch.undo()
+    assert saved_work(database) == before  # the name, the faces and the journal are all there
+    again = cli(*scan)
+    assert again.exit_code == 0, again.output
+    work = saved_work(database)
+    assert (person, "Obama", 0) in work[0] and len(work[1]) == 7 + 4
+
+
+def _children(parent: int) -> list[int]:
+    """Live processes whose parent is `parent` (zombies, already dead, are not counted)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat_file:
+                    fields = stat_file.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == parent and fields[0] != "Z":
+                    found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            return stat_file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the workers through /proc")
+def test_kill_9_of_a_scan_takes_its_workers_with_it(face_photo, tmp_path):
+    import signal
+    import time
+
+    brightness_variants(face_photo, tmp_path / "photos", 40)
+    code = ("import sys; from pathlib import Path; from clusterfaces.library import Library, ScanOptions; "
+            "Library(Path(sys.argv[1]), Path(sys.argv[2])).scan(ScanOptions(roots=[Path(sys.argv[3])], "
+            "model='Dlib', workers=2))")
+    scan = subprocess.Popen([sys.executable, "-c", code, tmp_path / "library.db", tmp_path / "people",
+                             tmp_path / "photos"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        deadline = time.monotonic() + 240
+        while len(workers) < 2 and time.monotonic() < deadline and scan.poll() is None:
+            workers = [pid for pid in _children(scan.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            time.sleep(0.1)
+        assert len(workers) == 2, "the scan's two workers never showed up"
+        scan.send_signal(signal.SIGKILL)
+        scan.wait(30)
+        deadline = time.monotonic() + 10
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(map(_alive, workers)), "workers outlived their killed scan"
+    finally:
+        scan.kill()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -47,10 +47,18 @@ def check_database_file(path: Path) -> None:
                             "it is: choose another --db")
 
 
-def disk_full(error: BaseException) -> bool:
-    """Whether an error says the disk (or the quota) is full."""
+def disk_full(error: BaseException, path: Path | None = None) -> bool:
+    """Whether an error says the disk (or the quota) is full. SQLite reports a full disk met while growing
+    its shared-memory index as a mere I/O error: then the free space beside the database decides."""
     if isinstance(error, sqlite3.Error):
-        return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error)
+        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error):
+            return True
+        if path is not None and "disk I/O error" in str(error):
+            try:
+                return shutil.disk_usage(Path(path).resolve().parent).free < 2**20
+            except OSError:
+                return False
+        return False
     return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -94,7 +102,7 @@ class Store(LibraryQueries, PeopleQueries, ExportQueries):
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except (sqlite3.DatabaseError, OSError) as error:
-            if disk_full(error):
+            if disk_full(error, self.path):
                 self._remove_if_new(created)
                 raise DatabaseError(disk_full_message(self.path)) from None
             if isinstance(error, OSError):
@@ -117,7 +125,7 @@ class Store(LibraryQueries, PeopleQueries, ExportQueries):
 
     def __exit__(self, exc_type: object, error: BaseException | None, traceback: object) -> None:
         self.close()
-        if error is not None and disk_full(error):
+        if error is not None and disk_full(error, self.path):
             # What was committed stays; the transaction that hit the full disk was rolled back.
             raise DatabaseError(disk_full_message(self.path)) from None
 
