@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from clusterfaces import __version__, cli_demo, cli_export, cli_people
+from clusterfaces import __version__, cli_demo, cli_export, cli_people, cli_search
 from clusterfaces.cli_common import console, user_facing
 from clusterfaces.clustering import ClusterSettings
 from clusterfaces.errors import ClusterfacesError
@@ -137,6 +137,7 @@ def run() -> None:
 cli_people.register(app)
 cli_demo.register(app)
 cli_export.register(app)
+cli_search.register(app)
 
 
 if __name__ == "__main__":
