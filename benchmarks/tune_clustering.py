@@ -1,51 +1,173 @@
-"""Grid-search clustering settings on faces already stored by a scan, against a labels.json.
+"""Grid-search the clustering distances on several scanned libraries at once, and the split experiment.
 
-Usage: python benchmarks/tune_clustering.py DB LABELS ROOT [--model Dlib]
-Prints BCubed and pairwise scores for each setting, best first, and writes
-benchmarks/results/tune_clustering.json. Needs a database from `clusterfaces scan ROOT`.
+Usage:
+  python benchmarks/tune_clustering.py --set lfw-dev=DB:ROOT --set dev=DB:ROOT --set photos=DB:ROOT [--split]
+
+Each --set names a database from a Dlib scan of ROOT (a folder with labels.json; for faces/dev the
+composed photos). Every setting of the grid clusters each library's faces as the pipeline does
+(clustering.linkage_clusters, split_doubtful_groups, attach_to_groups; faces of one photo kept apart) and is scored
+end to end (evaluation.quality). A setting is admissible when on every library BCubed precision is
+>= 0.98 (every pair right on `photos`), and on LFW at most 2 % of the people seen once are put with
+somebody and at most 2 % of the reported people are mixed; the best admissible setting maximises the
+lowest BCubed F1 over the libraries. With --split, LFW's identities are halved by a stable hash of the
+name: the grid is searched with one half (plus the other libraries) and the chosen setting is scored
+on the other half, and the other way round. Writes benchmarks/results/tune_clustering.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from clusterfaces.clustering import ClusterSettings, cluster_embeddings
-from clusterfaces.evaluation import bcubed, labelled_faces, load_labels, pairwise
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from clusterfaces.calibration import calibrate  # noqa: E402
+from clusterfaces.clustering import (  # noqa: E402
+    ATTACH_MIN_SIZE,
+    attach_to_groups,
+    drop_small,
+    linkage_clusters,
+    split_doubtful_groups,
+)
+from clusterfaces.evaluation import ScoredLibrary, load_labels, quality, scored_library  # noqa: E402
+from clusterfaces.knn_hdbscan import knn_graph  # noqa: E402
+
+GRID = {
+    "link_distance": (0.33, 0.34, 0.35, 0.36),
+    "group_distance": (0.38, 0.40),
+    "growth": (0.5,),
+    "doubt_ratio": (0.0, 0.9),
+    "doubt_size": (2, 4),
+    "attach_distance": (0.0, 0.30, 0.32, 0.34),
+}
+PRECISION = 0.98
+SHARE = 0.02
+
+
+def half(name: str) -> int:
+    """0 or 1 by a stable hash of an identity's name."""
+    return hashlib.sha1(name.encode()).digest()[0] & 1
+
+
+def subset(library: ScoredLibrary, side: int) -> ScoredLibrary:
+    """The photos of one half of the identities (a photo goes with its folder, i.e. LFW's identity)."""
+    keep = np.array([half(path.split("/")[0]) == side for path in library.paths])
+    index = np.flatnonzero(keep)
+    return ScoredLibrary(library.vectors[index], library.photo_ids[index], library.usable[index],
+                         library.people[index], [library.truth[i] for i in index],
+                         [name for name in library.missed if half(name) == side], [library.paths[i] for i in index])
+
+
+class Prepared:
+    """One library's usable faces with its k-NN graph, computed once for the whole grid."""
+
+    def __init__(self, name: str, library: ScoredLibrary) -> None:
+        from clusterfaces.clustering import LINK_NEIGHBOURS
+
+        self.name, self.library = name, library
+        self.usable = np.flatnonzero(library.usable)
+        self.vectors = library.vectors[self.usable]
+        self.photos = library.photo_ids[self.usable]
+        self.graph = knn_graph(self.vectors, LINK_NEIGHBOURS)
+        self.calibration = calibrate(self.vectors, self.photos, "Dlib")
+        self.linked: dict[tuple, np.ndarray] = {}
+
+    def score(self, link_distance: float, group_distance: float, growth: float, doubt_ratio: float,
+              doubt_size: int, attach_distance: float) -> dict:
+        key = (link_distance, group_distance, growth)
+        if key not in self.linked:
+            self.linked[key] = linkage_clusters(self.vectors, self.photos, *key, self.graph)
+        labels = split_doubtful_groups(self.vectors, self.linked[key], doubt_ratio, doubt_size, self.graph)
+        labels = drop_small(attach_to_groups(self.vectors, labels, attach_distance, ATTACH_MIN_SIZE, self.photos), 2)
+        full = np.full(len(self.library.vectors), -1, dtype=np.int64)
+        full[self.usable] = labels
+        return asdict(quality(self.library.truth, full, self.library.missed))
+
+
+def admissible(name: str, row: dict) -> bool:
+    if name == "photos":
+        return row["pairwise"]["precision"] >= 1.0
+    ok = row["bcubed"]["precision"] >= PRECISION
+    if name.startswith("lfw"):
+        ok = ok and row["seen_once_joined"] <= SHARE and row["mixed_share"] <= SHARE
+    return ok
+
+
+def search(libraries: list[Prepared]) -> list[dict]:
+    rows = []
+    for values in itertools.product(*GRID.values()):
+        params = dict(zip(GRID, values))
+        if params["group_distance"] < params["link_distance"] or (params["doubt_ratio"] == 0 and
+                                                                 params["doubt_size"] != GRID["doubt_size"][0]):
+            continue
+        scores = {lib.name: lib.score(**params) for lib in libraries}
+        rows.append({**params, "admissible": all(admissible(name, row) for name, row in scores.items()),
+                     "lowest_f1": min(row["bcubed"]["f1"] for row in scores.values()), "scores": scores})
+    rows.sort(key=lambda r: (not r["admissible"], -r["lowest_f1"]))
+    return rows
+
+
+def describe(row: dict) -> str:
+    parts = [" ".join(f"{key} {row[key]}" for key in GRID) + ("" if row["admissible"] else " (not admissible)")]
+    for name, s in row["scores"].items():
+        parts.append(f"{name} P/R/F {s['bcubed']['precision']:.3f}/{s['bcubed']['recall']:.3f}/{s['bcubed']['f1']:.3f}"
+                     f" once {s['seen_once_joined']:.3f} mixed {s['mixed_share']:.3f}")
+    return " | ".join(parts)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("db", type=Path)
-    parser.add_argument("labels", type=Path)
-    parser.add_argument("root", type=Path)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", action="append", required=True, help="NAME=DATABASE:ROOT")
     parser.add_argument("--model", default="Dlib")
+    parser.add_argument("--split", action="store_true", help="also tune on half of LFW's people, score the other")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tune_clustering.json")
     args = parser.parse_args()
-    truth, vectors, _ = labelled_faces(args.db, Path(os.path.abspath(args.root)), load_labels(args.labels),
-                                       args.model)
-    print(f"{len(truth)} labelled faces of {len(set(truth))} people")
-    rows = []
-    grid = itertools.product((2, 3, 5, 8), (1, 2, 3), (0.0, 0.2, 0.3), (0.0, 0.3, 0.34, 0.38), (0.0, 0.3, 0.35, 0.4))
-    for size, samples, epsilon, attach, merge in grid:
-        settings = ClusterSettings(min_cluster_size=size, min_samples=samples, selection_epsilon=epsilon,
-                                   attach_distance=attach, merge_distance=merge)
-        labels = cluster_embeddings(vectors, settings, args.model)
-        b, p = bcubed(truth, labels), pairwise(truth, labels)
-        rows.append({**asdict(settings), "people": int(labels.max() + 1), "unclustered": float((labels < 0).mean()),
-                     "bcubed": asdict(b), "pairwise": asdict(p)})
-    rows.sort(key=lambda r: -r["bcubed"]["f1"])
-    for row in rows[:25]:
-        print(f"mcs {row['min_cluster_size']} ms {row['min_samples']} eps {row['selection_epsilon']} "
-              f"attach {row['attach_distance']} merge {row['merge_distance']}: people {row['people']} "
-              f"noise {row['unclustered']:.2f} B3 P/R/F {row['bcubed']['precision']:.3f}/{row['bcubed']['recall']:.3f}/"
-              f"{row['bcubed']['f1']:.3f} pairP {row['pairwise']['precision']:.3f}")
+    loaded = {}
+    for item in args.set:
+        name, where = item.split("=", 1)
+        database, root = where.split(":", 1)
+        root = Path(os.path.abspath(root))
+        loaded[name] = scored_library(Path(database), root, load_labels(root / "labels.json"), args.model)
+    libraries = [Prepared(name, library) for name, library in loaded.items()]
+    for lib in libraries:
+        c = lib.calibration
+        print(f"{lib.name}: {len(lib.vectors)} faces; calibration from {c.source} ({c.pairs}): link "
+              f"{c.link_distance} group {c.group_distance} (mean {c.mean}, sd {c.spread})")
+    rows = search(libraries)
+    for row in rows[:15]:
+        print(describe(row))
+    report: dict = {"grid": GRID,
+                    "calibration": {lib.name: asdict(lib.calibration) for lib in libraries},
+                    "best": rows[0], "top": rows[:40]}
+    lfw = next((name for name in loaded if name.startswith("lfw")), None)
+    if args.split and lfw:
+        others = [lib for lib in libraries if lib.name != lfw]
+        report["split"] = []
+        for side in (0, 1):
+            tune = Prepared(f"{lfw} half {side}", subset(loaded[lfw], side))
+            check = Prepared(f"{lfw} half {1 - side}", subset(loaded[lfw], 1 - side))
+            best = search([tune, *others])[0]
+            chosen = {key: best[key] for key in GRID}
+            held = check.score(**chosen)
+            result = {"tuned_on": tune.name, "chosen": chosen,
+                      "tuned_scores": best["scores"][tune.name], "held_out": check.name, "held_out_scores": held,
+                      "calibration_tuned_half": asdict(tune.calibration),
+                      "calibration_held_out_half": asdict(check.calibration)}
+            report["split"].append(result)
+            print(f"split: tuned on {tune.name} -> {result['chosen']}; there "
+                  f"{describe({**best, 'scores': {tune.name: best['scores'][tune.name]}})}; held out {check.name}: "
+                  f"{describe({**best, 'scores': {check.name: held}})}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"faces": len(truth), "people": len(set(truth)), "rows": rows[:40]}, indent=1))
+    args.out.write_text(json.dumps(report, indent=1))
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

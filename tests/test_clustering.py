@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from clusterfaces.clustering import (
+    GROUP_RATIO,
+    LINK_RATIO,
     ClusterSettings,
     adaptive_min_cluster_size,
     attach_leftovers,
@@ -68,10 +70,22 @@ def test_settings_resolve_from_library_size_and_model():
     assert adaptive_min_cluster_size(50) == 2
     assert adaptive_min_cluster_size(5000) == 3
     assert adaptive_min_cluster_size(50000) == 5
-    resolved = ClusterSettings().resolved(100, "Dlib")
+    resolved = ClusterSettings(algorithm="hdbscan").resolved(100, "Dlib")
     assert resolved.min_cluster_size == 2
     assert resolved.attach_distance == pytest.approx(0.95 * 0.40)
     assert resolved.merge_distance == pytest.approx(0.75 * 0.40)
+    linkage = ClusterSettings().resolved(50000, "Dlib")  # without a calibration: the tuned ratios of the threshold
+    assert linkage.min_cluster_size == 2
+    assert linkage.link_distance == pytest.approx(LINK_RATIO * 0.40)
+    assert linkage.group_distance == pytest.approx(GROUP_RATIO * 0.40)
+    from clusterfaces.calibration import Calibration
+
+    measured = Calibration(0.3, 0.35, 0.31, "same-photo pairs", 500, 0.55, 0.07)
+    calibrated = ClusterSettings().resolved(100, "Dlib", measured)
+    assert (calibrated.link_distance, calibrated.group_distance, calibrated.attach_distance) == (0.3, 0.35, 0.31)
+    assert calibrated.distances_from == "same-photo pairs"
+    assert ClusterSettings(link_distance=0.2).resolved(100, "Dlib", measured).link_distance == 0.2
+    assert ClusterSettings(algorithm="hdbscan").resolved(100, "Dlib", measured).attach_distance == pytest.approx(0.38)
     assert same_person_threshold("Facenet512") > 0
     assert ClusterSettings(min_cluster_size=7, attach_distance=0.1).resolved(100, "Dlib").min_cluster_size == 7
 
@@ -89,13 +103,14 @@ def test_a_person_appears_once_per_photo():
     assert one_face_per_photo(vectors, people, photos, confirmed).tolist() == [5, 0, 5, 5]  # the user's word wins
 
 
-def _with_strangers(counts, strangers, seed=0, dim=128):
-    """People of realistic spread (pairwise ~0.35) among one-off strangers (~0.85 from anyone)."""
+def _with_strangers(counts, strangers, seed=0, dim=128, noise=0.25):
+    """People of realistic spread (pairwise ~0.35; noise 0.18: ~0.25, Dlib's median on LFW) among one-off
+    strangers (~0.85 from anyone)."""
     rng = np.random.default_rng(seed)
     base = l2_normalise(rng.normal(size=(1, dim)))
     centres = l2_normalise(base + 0.66 * rng.normal(size=(len(counts) + strangers, dim)) / np.sqrt(dim))
     owners = np.concatenate([np.repeat(np.arange(len(counts)), counts), len(counts) + np.arange(strangers)])
-    vectors = l2_normalise(centres[owners] + rng.normal(scale=0.25 / np.sqrt(dim), size=(len(owners), dim)))
+    vectors = l2_normalise(centres[owners] + rng.normal(scale=noise / np.sqrt(dim), size=(len(owners), dim)))
     return vectors.astype(np.float32), np.where(owners < len(counts), owners, -1)
 
 
@@ -179,3 +194,85 @@ def test_a_face_hanging_off_the_wrong_person_is_detached_and_attached_to_its_own
     assert (detached[np.arange(40) != 5] == labels[np.arange(40) != 5]).all()  # nobody else moves
     assert attach_leftovers(vectors, detached, 0.38)[5] == 0
     assert detach_strays(vectors, labels, 0.0).tolist() == labels.tolist()  # 0 turns it off
+
+
+def test_two_faces_of_one_photo_are_never_one_person():
+    vectors, truth = _with_strangers([10, 10], strangers=0, noise=0.18)
+    vectors[3] = vectors[2]  # two identical faces...
+    photos = np.arange(20)
+    photos[3] = photos[2]  # ...in one photo: a twin, a mirror, a poster; still two people
+    labels = cluster_embeddings(vectors, ClusterSettings(doubt_ratio=0), "Dlib", photos)
+    assert labels[2] != labels[3] or labels[2] == -1
+    assert (labels >= 0).all() and not set(labels[truth == 0]) & set(labels[truth == 1])  # the rest is grouped
+    assert cluster_embeddings(vectors, ClusterSettings(), "Dlib")[2] == cluster_embeddings(
+        vectors, ClusterSettings(), "Dlib")[3]  # without photo ids they are put together
+
+
+def test_large_groups_join_farther_than_single_faces():
+    from clusterfaces.clustering import linkage_clusters
+
+    rng = np.random.default_rng(1)
+    dim = 128
+    a, b = l2_normalise(rng.normal(size=(2, dim)))[:, None, :]
+    near_a = l2_normalise(a)  # two halves of one person, centres some way apart
+    near_b = l2_normalise(a + 0.25 * (b - a))
+    halves = [l2_normalise(c + rng.normal(scale=0.2 / np.sqrt(dim), size=(20, dim))) for c in (near_a, near_b)]
+    vectors = np.vstack(halves).astype(np.float32)
+    spread = np.linalg.norm(vectors[:20, None] - vectors[None, 20:], axis=2).mean()
+    # A join of two single faces at that distance is refused, one of two groups of 20 allowed.
+    labels = linkage_clusters(vectors, None, link_distance=spread - 0.05, group_distance=spread + 0.02)
+    assert len(set(labels.tolist())) == 1 and labels[0] >= 0
+    separate = linkage_clusters(vectors, None, link_distance=spread - 0.05, group_distance=spread - 0.05)
+    assert len(set(separate.tolist()) - {-1}) >= 2
+
+
+def test_a_pair_in_a_crowd_of_look_alikes_is_taken_apart():
+    from clusterfaces.clustering import split_doubtful_groups
+
+    rng = np.random.default_rng(2)
+    dim = 64
+    base = l2_normalise(rng.normal(size=(1, dim)))
+    crowd = l2_normalise(base + 0.35 * rng.normal(size=(12, dim)) / np.sqrt(dim))  # strangers, all alike
+    twin = l2_normalise(rng.normal(size=(1, dim)))  # a person seen twice, alone in that part of the space
+    pair = l2_normalise(twin + 0.3 * rng.normal(size=(2, dim)) / np.sqrt(dim))
+    vectors = np.vstack([crowd, pair]).astype(np.float32)
+    labels = np.full(14, -1)
+    nearest = np.argsort(np.linalg.norm(crowd[0] - crowd, axis=1))[1]
+    labels[[0, nearest]] = 0  # two strangers of the crowd put together
+    labels[[12, 13]] = 1
+    split = split_doubtful_groups(vectors, labels, 0.9)
+    assert (split[[0, nearest]] == -1).all()
+    assert (split[[12, 13]] == 1).all()
+    assert split_doubtful_groups(vectors, labels, 0.0).tolist() == labels.tolist()  # 0 turns it off
+
+
+def test_a_component_too_large_for_exact_linkage_is_linked_in_pieces(monkeypatch):
+    from sklearn.metrics import adjusted_rand_score
+
+    from clusterfaces import clustering
+
+    vectors, truth = _with_strangers([60, 40, 25, 25, 12, 8, 5, 3], strangers=40, noise=0.18)
+    exact = cluster_embeddings(vectors, ClusterSettings(), "Dlib")
+    monkeypatch.setattr(clustering, "EXACT_LINKAGE_LIMIT", 50)
+    pieces = cluster_embeddings(vectors, ClusterSettings(), "Dlib")
+    people_only = truth >= 0
+    assert adjusted_rand_score(truth[people_only], pieces[people_only]) == 1.0
+    assert adjusted_rand_score(exact, pieces) == 1.0
+
+
+def test_min_cluster_size_drops_smaller_groups():
+    from clusterfaces.clustering import drop_small
+
+    labels = np.array([0, 0, 0, 1, 1, -1, 2, 2, 2, 2])
+    assert drop_small(labels, 3).tolist() == [0, 0, 0, -1, -1, -1, 2, 2, 2, 2]
+    assert drop_small(labels, 2).tolist() == labels.tolist()
+
+
+def test_linkage_finds_the_people_among_strangers():
+    from sklearn.metrics import adjusted_rand_score
+
+    vectors, truth = _with_strangers([60, 40, 25, 25, 12, 8, 5, 3], strangers=40, noise=0.18)
+    labels = cluster_embeddings(vectors, ClusterSettings(), "Dlib")
+    people_only = truth >= 0
+    assert adjusted_rand_score(truth[people_only], labels[people_only]) == 1.0
+    assert (labels[~people_only] == -1).all()  # every stranger is left alone
