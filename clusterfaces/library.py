@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterfaces import crawl, folders, processing
+from clusterfaces.calibration import calibrate
 from clusterfaces.clustering import ClusterSettings, cluster_embeddings
 from clusterfaces.errors import ClusterfacesError
 from clusterfaces.faces import DEFAULT_DETECTOR, DEFAULT_MODEL, l2_normalise, load_embedder
@@ -385,7 +386,8 @@ class Library:
         faces = store.load_faces(model, roots)
         usable = settings.clusterable(faces.sizes, faces.scores)
         vectors = l2_normalise(faces.embeddings)
-        resolved = settings.resolved(int(usable.sum()), model)
+        resolved = settings.resolved(int(usable.sum()), model,
+                                     calibrate(vectors[usable], faces.photo_ids[usable], model))
         last = store.last_recluster(model)
         waiting = usable & (faces.person_ids == 0) & (faces.created_runs > (last[0] if last else 0))
         due = last is None or waiting.sum() >= max(RECLUSTER_MIN_NEW, RECLUSTER_SHARE * last[1])
@@ -393,7 +395,7 @@ class Library:
         if result.reclustered:
             labels = np.full(len(faces.ids), -1, dtype=np.int64)
             if usable.any():
-                labels[usable] = cluster_embeddings(vectors[usable], settings, model)
+                labels[usable] = cluster_embeddings(vectors[usable], resolved, model, faces.photo_ids[usable])
             people, _ = people_from_clusters(vectors, labels, faces.person_ids, faces.confirmed)
             store.mark_reclustered(run_id, int(usable.sum()))
         else:
