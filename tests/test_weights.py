@@ -46,3 +46,16 @@ def test_deepface_download_failure_is_rephrased():
     assert missing.target == "/home/u/.deepface/weights/facenet512_weights.h5"
     message = missing.message("Facenet512")
     assert "https://example.org/a.h5" in message and "\n" not in message
+
+
+def test_offline_advice_names_facenet_casia_only_where_it_can_load(empty_deepface_home, monkeypatch):
+    from clusterfaces import facenet_casia
+
+    monkeypatch.setattr(facenet_casia, "graph_path", lambda: None)
+    assert weights.offline_choices() == "--model Dlib (works offline)"
+    assert weights.missing_weight_files("Facenet512-CASIA", "") == sorted(
+        [facenet_casia.WEIGHTS_FILE, "shape_predictor_5_face_landmarks.dat"])
+    empty_deepface_home.mkdir(parents=True)
+    (empty_deepface_home / facenet_casia.WEIGHTS_FILE).write_bytes(b"converted")  # a cached conversion counts
+    assert "--model Facenet512-CASIA" in weights.offline_choices()
+    assert weights.missing_weight_files("Facenet512-CASIA", "") == ["shape_predictor_5_face_landmarks.dat"]
