@@ -578,6 +578,9 @@ def _map_variant(kind: str, good: dict, folder: Path) -> Path:
     if kind == "nested":
         path.write_text("[" * 100_000 + "]" * 100_000)
         return path
+    if kind == "named-pipe":  # reading it would wait forever for a writer
+        os.mkfifo(path)
+        return path
     if kind == "too-big":  # a sparse file: its size is refused before a byte is read
         with open(path, "wb") as file:
             file.truncate(256 * 2**20 + 1)
@@ -599,6 +602,7 @@ def _map_variant(kind: str, good: dict, folder: Path) -> Path:
 @pytest.mark.parametrize(("kind", "says"), [
     ("nested", "nests lists or objects too deeply to be an identity map"),
     ("too-big", "is 256 MB, over the 256 MB an identity map may be"),
+    ("named-pipe", "is not a regular file: give a file `clusterfaces export` wrote"),
     ("person-id-10**30", "(people/0/id: 100000000000... (31 digits) is out of range)"),
     ("face-id-10**30", "(people/0/faces/0/id: 100000000000... (31 digits) is out of range)"),
     ("same-person-twice", "twice (people/0 and people/2): an identity map has each person once"),
@@ -712,6 +716,32 @@ def test_an_edit_during_a_scan_waits_for_it_with_a_message(scan_holding_the_lock
     assert result.stderr.startswith(f"waiting for the scan of {photos} (database {database}) to finish... "
                                     "(up to 60 seconds; Ctrl-C stops waiting and changes nothing)"), result.stderr
     assert (person, "Alice", 0) in saved_work(database)[0]
+
+
+def test_a_scan_waits_for_an_edit_with_a_message(small_library, tmp_path):
+    import threading
+
+    from clusterfaces.locking import database_lock
+
+    source, photos, _ = small_library
+    database = copy_db(source, tmp_path)
+    held, release = threading.Event(), threading.Event()
+
+    def edit():  # an edit (an import, a naming answer being saved) holding the lock
+        with database_lock(database):
+            held.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=edit, daemon=True)
+    thread.start()
+    assert held.wait(30)
+    threading.Timer(1.0, release.set).start()
+    result = cli("scan", photos, "--db", database, "--out", tmp_path / "people", "--model", "Dlib", "--workers", "0",
+                 env={"CLUSTERFACES_LOCK_WAIT": "60"})
+    thread.join(30)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"waiting for another clusterfaces command using {database} to finish... "), \
+        result.stderr
 
 
 def test_an_edit_gives_up_after_the_wait_and_changes_nothing(scan_holding_the_lock, small_library):
