@@ -75,7 +75,7 @@ def latency(args: argparse.Namespace) -> None:
 def _latency_cell(size: int, dim: int, radius: float) -> dict:
     import faiss
 
-    vectors, _ = synthetic_faces(size, dim)
+    vectors, owners = synthetic_faces(size, dim)
     rng = np.random.default_rng(1)
     picks = vectors[rng.choice(size, QUERIES, replace=False)]
     queries = picks + rng.normal(scale=0.2 / np.sqrt(dim), size=picks.shape).astype(np.float32)
@@ -88,10 +88,19 @@ def _latency_cell(size: int, dim: int, radius: float) -> dict:
     exact.add(vectors)
     for threads in (1, 2):
         faiss.omp_set_num_threads(threads)
+        index.threads = threads
         row[f"who_nearest256_{threads}t"], found = _timed(lambda q: index.nearest(q, 256)[1], queries)
         row[f"find_range_{threads}t"], ranged = _timed(lambda q: index.within(q, radius)[1], queries)
         row[f"exact_flat_nearest256_{threads}t"], truth = _timed(
             lambda q: exact.search(q.reshape(1, -1), 256)[1][0], queries)
+    index.threads = 1
+    library = _synthetic_library(vectors, owners, index)
+    start = time.perf_counter()
+    library.person_centres()
+    row["who_people"] = len(library.people)
+    row["who_centres_build_s"] = round(time.perf_counter() - start, 2)
+    row["who_end_to_end_1t"], _ = _timed(lambda q: who(library, QueryFace(Path("q"), 1, (0, 0, 1, 1), 1.0, q)),
+                                         queries)
     row["numpy_matmul_nearest256"], _ = _timed(lambda q: np.argpartition(-(vectors @ q), 256)[:256], queries[:10])
     row["recall_at_256"] = round(float(np.mean([len(set(a.tolist()) & set(b.tolist())) / 256
                                                 for a, b in zip(found, truth)])), 4)
@@ -101,6 +110,20 @@ def _latency_cell(size: int, dim: int, radius: float) -> dict:
     row["range_hits_mean"] = round(float(np.mean([len(b) for b in within])), 1)
     print(json.dumps(row), flush=True)
     return row
+
+
+def _synthetic_library(vectors: np.ndarray, owners: np.ndarray, index: FaceIndex) -> SearchLibrary:
+    """A SearchLibrary over generated faces, every generated person named (strangers belong to nobody)."""
+    library = SearchLibrary.__new__(SearchLibrary)
+    library.model = "Dlib" if vectors.shape[1] == 128 else "Facenet512"
+    library.bounds = search.verdict_distances(library.model)
+    people = np.unique(owners[owners >= 0]) + 1
+    library.people = {int(pid): Person(int(pid), f"person {pid}", False) for pid in people}
+    library.ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
+    library.person_ids = np.where(owners >= 0, owners + 1, 0)
+    library.vectors = vectors
+    library._index, library._named, library._centres, library._named_rows = index, None, None, None
+    return library
 
 
 def _load_cost(size: int, dim: int) -> dict:

@@ -88,7 +88,8 @@ def who(
 
 def _who_table(library, answers) -> None:
     same, maybe = library.bounds
-    table = Table(title=f"who ({library.model}: same person below {same:.2f}, maybe below {maybe:.2f})")
+    table = Table(title=f"who ({library.model}: same person below {same:.2f}, maybe below {maybe:.2f})",
+                  caption="faces are numbered left to right")
     for column in ("photo", "face", "who", "verdict", "distance", "next nearest"):
         table.add_column(column, justify="right" if column in ("face", "distance") else "left")
     known = any(p.name and not p.ignored for p in library.people.values())
@@ -99,8 +100,7 @@ def _who_table(library, answers) -> None:
             if answer.unnamed_person:
                 name += f" [dim](like unnamed person {answer.unnamed_person})[/]"
             others = ", ".join(f"{escape(c.name)} {c.distance:.2f}" for c in answer.candidates[1:])
-            x, y, w, h = answer.face.box
-            table.add_row(escape(photo.name), f"{answer.face.number} ({x},{y} {w}x{h})", name, answer.verdict,
+            table.add_row(escape(photo.name), str(answer.face.number), name, answer.verdict,
                           _distance(best.distance, best.verdict) if best else "", others)
     console.print(table)
     if not known:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,8 @@ WHO_METHOD = "centre"
 # scan picks candidates (a quarter of the memory traffic) and their exact distances are recomputed.
 EXACT_LIMIT = 200_000
 RERANK_EXTRA = 64  # candidates beyond k that the quantised scan hands to the exact re-ranking
-RANGE_SLACK = 0.02  # distance the quantised range search adds before the exact filter
+RANGE_SLACK = 0.02  # a quantised range query goes on until its farthest row is this much out of reach
+RANGE_FIRST = 256  # rows a quantised range query asks for first (then 4x as many, while all are within reach)
 WHO_FACES = 256  # nearest named faces a `who` query looks at to rank people by their nearest face
 
 
@@ -65,6 +67,8 @@ class FaceIndex:
     scan for candidates whose exact distances are recomputed. Built in memory from the database's vectors:
     it is never stored, so it cannot go stale."""
 
+    threads = 1  # one query scans memory once: more threads only contend with the rest of the machine
+
     def __init__(self, vectors: np.ndarray) -> None:
         import faiss
 
@@ -90,7 +94,8 @@ class FaceIndex:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         wanted = k if self.exact else min(len(self), k + RERANK_EXTRA)
-        _, rows = self._index.search(query, wanted)
+        with self._threads():
+            _, rows = self._index.search(query, wanted)
         rows = rows[0][rows[0] >= 0]
         return self._ranked(query[0], rows, k)
 
@@ -99,11 +104,32 @@ class FaceIndex:
         if not len(self):
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        reach = radius if self.exact else radius + RANGE_SLACK
-        _, _, rows = self._index.range_search(query, float(1.0 - reach * reach / 2.0))
-        distances, rows = self._ranked(query[0], rows.astype(np.int64), len(rows))
+        if self.exact:
+            with self._threads():
+                _, _, rows = self._index.range_search(query, float(1.0 - radius * radius / 2.0))
+            distances, rows = self._ranked(query[0], rows.astype(np.int64), len(rows))
+        else:
+            # The quantised index's range search visits rows one by one (1.5 s at 1M x 128): ask for more
+            # nearest rows until the farthest is clearly out of reach.
+            wanted = RANGE_FIRST
+            while True:
+                distances, rows = self.nearest(query[0], wanted)
+                if len(rows) < wanted or distances[-1] >= radius + RANGE_SLACK:
+                    break
+                wanted *= 4
         keep = distances < radius
         return distances[keep], rows[keep]
+
+    @contextlib.contextmanager
+    def _threads(self) -> Iterator[None]:
+        import faiss
+
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            faiss.omp_set_num_threads(before)
 
     def _ranked(self, query: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         distances = _distances(self.vectors[rows] @ query)
@@ -210,19 +236,24 @@ class SearchLibrary:
         """The unit mean of some faces' vectors."""
         return l2_normalise(self.vectors[rows].mean(axis=0, keepdims=True))[0]
 
-    def person_centres(self) -> tuple[np.ndarray, np.ndarray]:
-        """(person ids, unit centres) of the named, not ignored people."""
+    def person_centres(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(person ids, unit centres, named) of the people with faces who are not ignored."""
         if self._centres is None:
             self._centres = self._person_centres()
         return self._centres
 
-    def _person_centres(self) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.named_rows
-        owners = self.person_ids[rows]
-        ids, inverse = np.unique(owners, return_inverse=True)
-        sums = np.zeros((len(ids), self.vectors.shape[1]), dtype=np.float64)
-        np.add.at(sums, inverse, self.vectors[rows])
-        return ids, l2_normalise(sums).astype(np.float32)
+    def _person_centres(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        shown = np.array([pid for pid, p in self.people.items() if not p.ignored], dtype=np.int64)
+        rows = np.flatnonzero(np.isin(self.person_ids, shown))
+        ids, inverse = np.unique(self.person_ids[rows], return_inverse=True)
+        named = np.array([bool(self.people[int(pid)].name) for pid in ids], dtype=bool)
+        if not len(ids):
+            return ids, np.zeros((0, self.vectors.shape[1]), dtype=np.float32), named
+        from scipy.sparse import csr_matrix
+
+        # People x faces membership times the vectors: sums without copying the vectors.
+        members = csr_matrix((np.ones(len(rows), np.float32), (inverse, rows)), shape=(len(ids), len(self.vectors)))
+        return ids, l2_normalise(np.asarray(members @ self.vectors)).astype(np.float32), named
 
     def describe(self, rows: Sequence[int]) -> dict[int, tuple[Path, tuple[int, int, int, int]]]:
         """Face id -> (photo path, box) for some rows."""
@@ -294,8 +325,8 @@ class QueryEmbedder:
         if len(faces) == 1:
             return faces[0], None
         largest = max(faces, key=lambda face: face.box[2] * face.box[3])
-        return largest, (f"{photo} has {len(faces)} faces: used face {largest.number} (the largest, counting left "
-                         "to right); choose another with --which N")
+        return largest, (f"{photo} has {len(faces)} faces: used face {largest.number}, the largest (numbered left to "
+                         "right as `who` lists them; `find --which N` or a face id chooses another)")
 
 
 # --- who -------------------------------------------------------------------------------------------------
@@ -335,11 +366,15 @@ def who(library: SearchLibrary, face: QueryFace, people: int = 3, method: str = 
 
     "same person" needs the distance below the same-person bound and the next person `margin` farther.
     """
+    unnamed = None  # the nearest unnamed person within the same-person distance, if any
     if method == "centre":
-        ids, centres = library.person_centres()
+        ids, centres, named = library.person_centres()
         distances = _distances(centres @ face.vector) if len(ids) else np.zeros(0, np.float32)
-        order = np.argsort(distances, kind="stable")[:max(people, 2)]
-        ranked = [(int(ids[i]), float(distances[i]), None) for i in order]
+        order = np.argsort(distances, kind="stable")
+        ranked = [(int(ids[i]), float(distances[i]), None) for i in order[named[order]][:max(people, 2)]]
+        others = order[~named[order]][:1]
+        if len(others) and distances[others[0]] < library.bounds[0]:
+            unnamed = int(ids[others[0]])
     elif method == "nearest":
         rows, index = library.named
         distances, found = index.nearest(face.vector, WHO_FACES)
@@ -350,6 +385,10 @@ def who(library: SearchLibrary, face: QueryFace, people: int = 3, method: str = 
                 seen.add(person)
                 ranked.append((person, distance, int(library.ids[row])))
         ranked = ranked[:max(people, 2)]
+        distances, found = library.index.nearest(face.vector, 1)
+        person = library.people.get(int(library.person_ids[found[0]])) if len(found) else None
+        if person is not None and not person.name and not person.ignored and distances[0] < library.bounds[0]:
+            unnamed = person.id
     else:
         raise ValueError(f"method must be nearest or centre, not {method!r}")
     candidates = [Candidate(pid, library.people[pid].label, round(d, 4), verdict(d, library.bounds), face_id)
@@ -358,11 +397,7 @@ def who(library: SearchLibrary, face: QueryFace, people: int = 3, method: str = 
         candidates[0].verdict = MAYBE  # two known people are about as near: do not pick one
     answer = FaceAnswer(face, candidates[:people])
     if answer.verdict != SAME:
-        distances, rows = library.index.nearest(face.vector, 1)
-        if len(rows) and distances[0] < library.bounds[0]:
-            person = library.people.get(int(library.person_ids[rows[0]]))
-            if person is not None and not person.name and not person.ignored:
-                answer.unnamed_person = person.id
+        answer.unnamed_person = unnamed
     return answer
 
 
