@@ -17,7 +17,9 @@ POLL_SECONDS = 1.0
 def exit_with_parent() -> None:
     """Call first thing in a worker process. On Linux the kernel kills the worker when its parent dies
     (prctl PR_SET_PDEATHSIG); everywhere a daemon thread also watches the parent's pid and ends the
-    worker within POLL_SECONDS of the parent's death (the portable fallback)."""
+    worker within POLL_SECONDS of the parent's death (the portable fallback). The kernel's signal follows
+    the thread that started the worker: ProcessPoolExecutor starts them from the thread that submits work,
+    which outlives the pool in a scan."""
     parent = multiprocessing.parent_process()
     expected = parent.pid if parent is not None and parent.pid else os.getppid()
     if sys.platform.startswith("linux"):
