@@ -73,13 +73,13 @@ def is_output_folder(path: Path) -> bool:
 
 def tool_files(path: Path) -> set[str] | None:
     """The paths of the links and copies the tool made in an output folder, or None if `path` holds no
-    manifest (or one that cannot be read: then nothing in it counts as the tool's)."""
+    manifest (one that cannot be read names nothing: then every photo in the folder counts as the user's)."""
     if not os.path.isfile(os.path.join(path, MANIFEST_NAME)):
         return None
     try:
         entries, _ = _load_manifest(Path(path))
     except OutputError:
-        return None
+        return set()
     return {os.path.join(path, *rel.split("/")) for rel in entries}
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from clusterfaces import crawl, folders, processing
 from clusterfaces.calibration import calibrate
 from clusterfaces.clustering import ClusterSettings, cluster_embeddings
-from clusterfaces.errors import ClusterfacesError
+from clusterfaces.errors import ClusterfacesError, OutputError
 from clusterfaces.faces import DEFAULT_DETECTOR, DEFAULT_MODEL, l2_normalise, load_embedder
 from clusterfaces.identities import (
     PersonSummary,
@@ -165,8 +165,7 @@ class Library:
             self._check_output(roots + [root for root, _ in absent])
             result = ScanResult(model=options.model or DEFAULT_MODEL, detector=options.detector or DEFAULT_DETECTOR,
                                 database=self.database, output=self.output, unavailable_roots=absent)
-            for _root, reason in absent:
-                self._warn(result, observer, reason)
+            result.warnings += [reason for _, reason in absent]  # the summary shows them, one line each
             previous = store.last_model()
             model = options.model or (previous[0] if previous else DEFAULT_MODEL)
             detector = options.detector or (previous[1] if previous else DEFAULT_DETECTOR)
@@ -209,11 +208,6 @@ class Library:
             store.finish_run(run_id, self._summary(result))
         return result
 
-    @staticmethod
-    def _warn(result: ScanResult, observer: ScanObserver, message: str) -> None:
-        result.warnings.append(message)
-        observer.warn(message)
-
     def _settle_missing(self, store: Store, roots: list[Path], found: list[crawl.FoundFile], known: dict,
                         options: ScanOptions, run_id: int, result: ScanResult, observer: ScanObserver) -> None:
         """Photos not found are kept as missing (or forgotten, when asked); a root that is empty or lost
@@ -243,7 +237,7 @@ class Library:
                 reason = None
             if reason:
                 result.unavailable_roots.append((root, reason))
-                self._warn(result, observer, reason)
+                result.warnings.append(reason)
                 continue
             with store.transaction():
                 if options.forget_missing:
@@ -341,15 +335,15 @@ class Library:
         output = Path(os.path.abspath(self.output))
         for root in roots:
             if root == output or output in root.parents:
-                raise ClusterfacesError(
+                raise OutputError(
                     f"the output folder {output} contains the photo folder {root}: choose another --out")
             if root in output.parents:
-                raise ClusterfacesError(
+                raise OutputError(
                     f"the output folder {output} is inside the photo folder {root}: the people folders would be "
                     "scanned as photos; choose an --out outside your photo folders")
         photo = folders.foreign_photo(output)
         if photo is not None:
-            raise ClusterfacesError(
+            raise OutputError(
                 f"the output folder {output} holds photos clusterfaces did not put there ({photo}): choose an empty "
                 "or new folder for --out")
 
@@ -435,8 +429,7 @@ class Library:
             unavailable = set(settings.get("unavailable", []))
             roots = [root for root in roots if os.fsdecode(root) not in unavailable]
             if not roots:
-                raise ClusterfacesError("the photo folders were not there at the last scan: the edit is saved, and "
-                                        "the people folders follow at the next scan")
+                raise OutputError("the photo folders were not there at the last scan")
             self._check_output(roots)
             clustering = ClusterSettings(**settings.get("clustering", {}))
             result = ScanResult(model=model, detector=detector, database=self.database, output=self.output)

@@ -214,3 +214,120 @@ def test_switching_detector_says_so_and_keeps_names(library_copy):
     assert person_of(switched, "video-stills/obama-240p.jpg", root).name == "Barack Obama"
     again = scan(library, root)  # the library now keeps mtcnn without being told
     assert again.detector == "mtcnn" and again.photos_processed == 0
+
+
+# --- fast checks, no model: fingerprints, output folders, options ------------------------------------
+def jpeg_with(tmp_path, name, **save):
+    from PIL import Image
+
+    path = tmp_path / name
+    pixels = np.random.default_rng(0).integers(0, 255, size=(64, 96, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, "JPEG", quality=90, **save)
+    return path
+
+
+def test_a_pixel_fingerprint_ignores_metadata_but_not_pixels_or_orientation(tmp_path):
+    from PIL import Image
+
+    from clusterfaces.crawl import content_hash, pixel_fingerprint
+
+    plain = jpeg_with(tmp_path, "plain.jpg")
+    exif = Image.Exif()
+    exif[0x010E] = "a description"  # ImageDescription
+    described = jpeg_with(tmp_path, "described.jpg", exif=exif.tobytes(), comment=b"a comment")
+    assert content_hash(plain) != content_hash(described)
+    assert pixel_fingerprint(plain) == pixel_fingerprint(described)
+    appended = tmp_path / "appended.jpg"
+    appended.write_bytes(plain.read_bytes() + b"trailer")
+    assert pixel_fingerprint(appended) == pixel_fingerprint(plain)
+    exif[0x0112] = 6  # rotated: the boxes change, so the fingerprint does
+    rotated = jpeg_with(tmp_path, "rotated.jpg", exif=exif.tobytes())
+    assert pixel_fingerprint(rotated) != pixel_fingerprint(plain)
+    with Image.open(plain) as image:
+        image.crop((1, 0, 96, 64)).save(tmp_path / "cropped.jpg", quality=90)
+    assert pixel_fingerprint(tmp_path / "cropped.jpg") != pixel_fingerprint(plain)
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Keywords", "x")
+    with Image.open(plain) as image:
+        image.save(tmp_path / "a.png")
+        image.save(tmp_path / "b.png", pnginfo=info)
+        image.save(tmp_path / "a.webp", lossless=True)
+    assert pixel_fingerprint(tmp_path / "a.png") == pixel_fingerprint(tmp_path / "b.png")
+    assert pixel_fingerprint(tmp_path / "a.webp").startswith("d1:")  # other formats: decoded pixels
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    assert pixel_fingerprint(tmp_path / "broken.jpg").startswith("b1:")  # undecodable: the bytes
+
+
+def test_a_stale_manifest_never_hides_photos_and_the_tool_links_are_not_photos(tmp_path):
+    from clusterfaces.folders import MANIFEST_NAME, PersonFolder, write_people_folders
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    photo = jpeg_with(root, "a.jpg")
+    old_out = root / "old-people"  # another library's output folder inside the root
+    write_people_folders(old_out, [PersonFolder("Person 001", (photo,))], [root])
+    library = Library(tmp_path / "library.db", tmp_path / "people")
+    found, _ = library._crawl([root], NullObserverForTests())
+    assert [f.location for f in found] == [str(photo)]  # its links are skipped
+    mine = jpeg_with(old_out / "Person 001", "mine.jpg")  # the user keeps a photo of their own there
+    found, _ = library._crawl([root], NullObserverForTests())
+    assert sorted(f.location for f in found) == sorted([str(photo), str(mine)])  # found; the link still not
+    stale = root / "holiday"
+    stale.mkdir()
+    (stale / MANIFEST_NAME).write_text('{"version": 1, "folders": [], "entries": []}')
+    kept = jpeg_with(stale, "b.jpg")
+    found, _ = library._crawl([root], NullObserverForTests())
+    assert str(kept) in {f.location for f in found}
+
+
+class NullObserverForTests:
+    def start(self, *args):
+        pass
+
+    def advance(self, *args):
+        pass
+
+
+def test_an_output_folder_inside_a_root_or_holding_photos_is_refused_before_anything_is_written(tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    jpeg_with(root, "a.jpg")
+    with pytest.raises(ClusterfacesError, match="is inside the photo folder"):
+        Library(tmp_path / "library.db", root / "people").scan(ScanOptions(roots=[root], model="Dlib"))
+    elsewhere = tmp_path / "pictures"
+    elsewhere.mkdir()
+    jpeg_with(elsewhere, "b.jpg")
+    with pytest.raises(ClusterfacesError, match="holds photos clusterfaces did not put there"):
+        Library(tmp_path / "library.db", elsewhere).scan(ScanOptions(roots=[root], model="Dlib"))
+    assert not (root / "people").exists() and sorted(p.name for p in elsewhere.iterdir()) == ["b.jpg"]
+    with Store(tmp_path / "library.db") as store:
+        assert store.last_run() is None  # nothing recorded
+
+
+def test_options_out_of_range_are_refused_before_anything_is_recorded(tmp_path):
+    from typer.testing import CliRunner
+
+    from clusterfaces.cli import app
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    for bad in (["--max-side", "-5"], ["--max-side", "1"], ["--batch-size", "0"], ["--workers", "-1"],
+                ["--min-face-size", "-1"], ["--attach-distance", "-0.5"], ["--cluster-epsilon", "3"]):
+        result = CliRunner().invoke(app, ["scan", str(root), "--db", str(tmp_path / "x.db"), *bad])
+        assert result.exit_code == 2 and bad[0] in result.output, bad
+    assert not (tmp_path / "x.db").exists()
+    for options in ({"max_side": -5}, {"max_side": 1}, {"batch_size": 0}, {"workers": -1}):
+        with pytest.raises(ClusterfacesError, match="out of range"):
+            Library(tmp_path / "y.db", tmp_path / "out").scan(ScanOptions(roots=[root], **options))
+    assert not (tmp_path / "y.db").exists()
+
+
+def test_the_database_remembers_its_output_folder(tmp_path):
+    database = tmp_path / "library.db"
+    with Store(database) as store, store.transaction():
+        store.set_setting("output", str(tmp_path / "my people"))
+    assert Library(database).output == tmp_path / "my people"
+    assert Library(database, tmp_path / "other").output == tmp_path / "other"
+    assert Library(tmp_path / "new.db").output.name == "people"  # the default
