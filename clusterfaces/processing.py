@@ -12,7 +12,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from clusterfaces.crawl import FoundFile, pixel_fingerprint
+from clusterfaces.crawl import FoundFile, content_hash, pixel_fingerprint
 from clusterfaces.errors import UnreadableImage
 from clusterfaces.faces import DetectedFace, FaceDetector, FaceEmbedder
 from clusterfaces.images import decode_image
@@ -174,6 +174,7 @@ def process_photos(
     # only those, and known photos whose file changed, are fingerprinted here, to find moved, renamed,
     # duplicated and re-tagged photos before decoding them.
     known_sizes = store.processed_sizes(model, settings.detector)
+    legacy = store.has_byte_hashes()  # photos recorded before pixel fingerprints: found by their bytes
 
     def same_photo(record: PhotoRecord | None) -> bool:
         return (record is not None and record.status == "done" and record.model == model
@@ -198,13 +199,18 @@ def process_photos(
                     observer.advance("detect", 1)
                     continue
                 sources = store.processed_photos_with_hash(digest, model, settings.detector) if digest else []
+                if not sources and digest and legacy:
+                    try:
+                        sources = store.processed_photos_with_hash(content_hash(file.path), model, settings.detector)
+                    except OSError:
+                        sources = []
                 if sources:
                     mover = next((source for source in sources if source in movable), None)
                     with store.transaction():
                         if mover is not None:
                             movable.discard(mover)
                             stats.reused_faces += store.move_photo(mover, file.path, file.size, file.mtime_ns,
-                                                                   run_id)
+                                                                   run_id, digest)
                             stats.moved_photos += 1
                         else:
                             stats.reused_faces += store.reuse_photo(sources[0], file.path, file.size,

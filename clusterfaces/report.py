@@ -91,7 +91,8 @@ def print_summary(console: Console, result: ScanResult) -> None:
         reused += f", {result.photos_retagged} with new tags or dates only (faces kept)"
     if result.photos_redone:
         reused += f", {result.photos_redone} edited (detected again, names kept by face)"
-    counts.add_row(str(result.photos_seen), f"photos seen ({result.photos_processed} new or changed{reused}, "
+    detected = result.photos_processed - result.photos_reused - result.photos_retagged
+    counts.add_row(str(result.photos_seen), f"photos seen ({detected} new or changed{reused}, "
                                             f"{result.photos_seen - result.photos_processed} unchanged)")
     if result.photos_returned:
         counts.add_row(str(result.photos_returned), "missing photos back (faces, people and names as before)")

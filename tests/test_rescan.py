@@ -331,3 +331,29 @@ def test_the_database_remembers_its_output_folder(tmp_path):
     assert Library(database).output == tmp_path / "my people"
     assert Library(database, tmp_path / "other").output == tmp_path / "other"
     assert Library(tmp_path / "new.db").output.name == "people"  # the default
+
+
+def test_a_photo_recorded_with_a_byte_hash_is_still_recognised_when_moved(tmp_path):
+    """Databases from before pixel fingerprints hold byte hashes: a moved photo is found by its bytes, keeps
+    its row (face ids, people) and gets its pixel fingerprint."""
+    from types import SimpleNamespace
+
+    from clusterfaces.crawl import FoundFile, content_hash, pixel_fingerprint
+    from clusterfaces.processing import DetectionSettings, process_photos
+    from clusterfaces.store import FaceRow
+
+    old = jpeg_with(tmp_path, "old.jpg")
+    with Store(tmp_path / "library.db") as store:
+        run = store.start_run([tmp_path], "Dlib", "dlib", {})
+        with store.transaction():
+            photo = store.save_photo(old, old.stat().st_size, old.stat().st_mtime_ns, content_hash(old), run,
+                                     status="done", dimensions=(96, 64), model="Dlib", detector="dlib",
+                                     faces=[FaceRow((1, 2, 30, 30), [], 0.9, np.ones(128))])
+        new = old.rename(tmp_path / "new.jpg")
+        stat = new.stat()
+        stats = process_photos([FoundFile(str(new), stat.st_size, stat.st_mtime_ns)], store,
+                               SimpleNamespace(model_name="Dlib"), DetectionSettings("dlib", "Dlib", 1600), run,
+                               movable={photo})
+        assert (stats.moved_photos, stats.faces) == (1, 0)
+        record = store.photos_under([tmp_path])[str(new)]
+        assert record.id == photo and record.content_hash == pixel_fingerprint(new)

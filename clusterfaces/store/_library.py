@@ -153,13 +153,15 @@ class LibraryQueries:
         self.db.execute("UPDATE photos SET size = ?, mtime_ns = ?, seen_run = ?, missing_since = NULL WHERE id = ?",
                         (size, mtime_ns, run_id, photo_id))
 
-    def move_photo(self, photo_id: int, path: Path, size: int, mtime_ns: int, run_id: int) -> int:
+    def move_photo(self, photo_id: int, path: Path, size: int, mtime_ns: int, run_id: int,
+                   fingerprint: str | None = None) -> int:
         """A photo found at another path (moved, renamed, back from a missing drive): the same row, so its
         faces keep their ids, people, confirmations and rejections. Returns its number of faces."""
         key = path_key(path)
         self.db.execute("DELETE FROM photos WHERE path = ? AND id != ?", (key, photo_id))
-        self.db.execute("UPDATE photos SET path = ?, size = ?, mtime_ns = ?, seen_run = ?, missing_since = NULL"
-                        " WHERE id = ?", (key, size, mtime_ns, run_id, photo_id))
+        self.db.execute("UPDATE photos SET path = ?, size = ?, mtime_ns = ?, seen_run = ?, missing_since = NULL,"
+                        " content_hash = coalesce(?, content_hash) WHERE id = ?",
+                        (key, size, mtime_ns, run_id, fingerprint, photo_id))
         return self.db.execute("SELECT count(*) FROM faces WHERE photo_id = ?", (photo_id,)).fetchone()[0]
 
     def missing_photos(self, roots: Iterable[Path]) -> list[int]:
@@ -187,6 +189,11 @@ class LibraryQueries:
     def set_setting(self, key: str, value: str) -> None:
         self.db.execute("INSERT INTO library_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
                         " SET value = excluded.value", (key, value))
+
+    def has_byte_hashes(self) -> bool:
+        """Whether some photo still has the byte hash of versions before pixel fingerprints (no prefix)."""
+        return self.db.execute("SELECT 1 FROM photos WHERE content_hash IS NOT NULL AND instr(content_hash, ':') = 0"
+                               " LIMIT 1").fetchone() is not None
 
     def processed_sizes(self, model: str, detector: str) -> set[int]:
         """File sizes of the photos already processed with model and detector (to spot copies cheaply)."""
