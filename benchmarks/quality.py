@@ -19,10 +19,12 @@ at its best BCubed F1 and at its best F1 with BCubed precision >= 0.98.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -57,8 +59,8 @@ def sweeps(vectors: np.ndarray) -> dict[str, Callable[[], Iterator[tuple[float, 
         "agglomerative single": lambda: baselines.agglomerative(vectors, "single", grid(0.20, 0.40, 0.02)),
         "Chinese whispers": lambda: baselines.chinese_whispers(vectors, grid(0.26, 0.50, 0.02)),
         "DBSCAN (min_samples 2)": lambda: baselines.dbscan(vectors, grid(0.20, 0.44, 0.02)),
-        "Approximate Rank-Order (k 200)": lambda: baselines.approximate_rank_order(vectors, grid(0.2, 3.0, 0.1), 200),
-        "Approximate Rank-Order (k 20)": lambda: baselines.approximate_rank_order(vectors, grid(0.2, 3.0, 0.1), 20),
+        **{f"Approximate Rank-Order (k {k})": (lambda k=k: baselines.approximate_rank_order(
+            vectors, grid(0.05, 2.0, 0.05), k)) for k in (10, 20, 50, 200)},
         "HDBSCAN alone (min_cluster_size)": lambda: baselines.hdbscan_alone(vectors, (2, 3, 5)),
     }
 
@@ -98,8 +100,10 @@ def scan(source: Path, database: Path | None, model: str, work: Path) -> tuple[P
             build_demo_library(Path(os.path.abspath(source)), root)
     labels = load_labels(root / "labels.json")
     target = work / "library.db"
-    if database:
-        shutil.copy2(database, target)
+    if database:  # a consistent copy, whatever is still in the source's write-ahead log
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as source, \
+                contextlib.closing(sqlite3.connect(target)) as copy:
+            source.backup(copy)
     library = Library(target, work / "people")
     started = time.perf_counter()
     result = library.scan(ScanOptions(roots=[root], model=model, recluster=True))

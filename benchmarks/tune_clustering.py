@@ -5,7 +5,8 @@ Usage:
 
 Each --set names a database from a Dlib scan of ROOT (a folder with labels.json; for faces/dev the
 composed photos). Every setting of the grid clusters each library's faces as the pipeline does
-(clustering.linkage_clusters, split_doubtful_groups, attach_to_groups; faces of one photo kept apart) and is scored
+(clustering: linkage_clusters, split_doubtful_groups, merge_large_groups, attach_to_groups; faces of one
+photo kept apart) and is scored
 end to end (evaluation.quality). A setting is admissible when on every library BCubed precision is
 >= 0.98 (every pair right on `photos`), and on LFW at most 2 % of the people seen once are put with
 somebody and at most 2 % of the reported people are mixed; the best admissible setting maximises the
@@ -29,24 +30,29 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clusterfaces.calibration import calibrate  # noqa: E402
+from clusterfaces.calibration import calibrate, size_adjustment  # noqa: E402
 from clusterfaces.clustering import (  # noqa: E402
     ATTACH_MIN_SIZE,
+    GROWTH,
+    LARGE_MERGE_OF_LINK,
     attach_to_groups,
     drop_small,
     linkage_clusters,
+    merge_large_groups,
     split_doubtful_groups,
 )
 from clusterfaces.evaluation import ScoredLibrary, load_labels, quality, scored_library  # noqa: E402
 from clusterfaces.knn_hdbscan import knn_graph  # noqa: E402
 
+# Distances are tuned as the pipeline sets them: fractions of each library's median different-person
+# distance (clusterfaces.calibration: its same-photo pairs, else what Dlib's threshold implies), plus the
+# library-size adjustment.
 GRID = {
-    "link_distance": (0.33, 0.34, 0.35, 0.36),
-    "group_distance": (0.38, 0.40),
-    "growth": (0.5,),
+    "link_scale": (0.64, 0.655, 0.67, 0.685, 0.70),
+    "group_scale": (0.70, 0.725, 0.76),
+    "attach_scale": (0.0, 0.58, 0.61, 0.64),
     "doubt_ratio": (0.0, 0.9),
     "doubt_size": (2, 4),
-    "attach_distance": (0.0, 0.30, 0.32, 0.34),
 }
 PRECISION = 0.98
 SHARE = 0.02
@@ -80,12 +86,16 @@ class Prepared:
         self.calibration = calibrate(self.vectors, self.photos, "Dlib")
         self.linked: dict[tuple, np.ndarray] = {}
 
-    def score(self, link_distance: float, group_distance: float, growth: float, doubt_ratio: float,
-              doubt_size: int, attach_distance: float) -> dict:
-        key = (link_distance, group_distance, growth)
+    def score(self, link_scale: float, group_scale: float, attach_scale: float, doubt_ratio: float,
+              doubt_size: int) -> dict:
+        extra = size_adjustment(len(self.vectors))
+        link_distance, group_distance, attach_distance = ((scale + extra) * self.calibration.median if scale else 0.0
+                                                          for scale in (link_scale, group_scale, attach_scale))
+        key = (link_distance, group_distance)
         if key not in self.linked:
-            self.linked[key] = linkage_clusters(self.vectors, self.photos, *key, self.graph)
+            self.linked[key] = linkage_clusters(self.vectors, self.photos, *key, GROWTH, self.graph)
         labels = split_doubtful_groups(self.vectors, self.linked[key], doubt_ratio, doubt_size, self.graph)
+        labels = merge_large_groups(self.vectors, labels, LARGE_MERGE_OF_LINK * link_distance, ATTACH_MIN_SIZE)
         labels = drop_small(attach_to_groups(self.vectors, labels, attach_distance, ATTACH_MIN_SIZE, self.photos), 2)
         full = np.full(len(self.library.vectors), -1, dtype=np.int64)
         full[self.usable] = labels
@@ -105,8 +115,8 @@ def search(libraries: list[Prepared]) -> list[dict]:
     rows = []
     for values in itertools.product(*GRID.values()):
         params = dict(zip(GRID, values))
-        if params["group_distance"] < params["link_distance"] or (params["doubt_ratio"] == 0 and
-                                                                 params["doubt_size"] != GRID["doubt_size"][0]):
+        if params["group_scale"] < params["link_scale"] or (params["doubt_ratio"] == 0 and
+                                                           params["doubt_size"] != GRID["doubt_size"][0]):
             continue
         scores = {lib.name: lib.score(**params) for lib in libraries}
         rows.append({**params, "admissible": all(admissible(name, row) for name, row in scores.items()),
@@ -139,8 +149,8 @@ def main() -> None:
     libraries = [Prepared(name, library) for name, library in loaded.items()]
     for lib in libraries:
         c = lib.calibration
-        print(f"{lib.name}: {len(lib.vectors)} faces; calibration from {c.source} ({c.pairs}): link "
-              f"{c.link_distance} group {c.group_distance} (mean {c.mean}, sd {c.spread})")
+        print(f"{lib.name}: {len(lib.vectors)} faces; calibration from {c.source} ({c.pairs}): link {c.link_distance}"
+              f" group {c.group_distance} attach {c.attach_distance} (median {c.median}, sd {c.spread})")
     rows = search(libraries)
     for row in rows[:15]:
         print(describe(row))

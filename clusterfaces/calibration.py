@@ -1,16 +1,18 @@
 """Clustering distances from the library itself: faces in one photo are different people.
 
 Every library carries, for free, a sample of "different person" distances for whatever model embedded
-it: the pairs of faces that share a photo. Their distribution (mean and spread) places the model's
-scale; the joining distances are set a fixed number of standard deviations below its mean, numbers
-tuned once on Dlib (benchmarks/tune_clustering.py, README Clustering) and the same for every model:
-a join at link_distance is as unlikely, for two different people of that library, whatever the model.
+it: the pairs of faces that share a photo. Their median places the model's scale; the joining
+distances are fixed fractions of it, tuned once on Dlib (benchmarks/tune_clustering.py, README
+Clustering) and the same for every model. (Their spread and low quantiles were tried and did not
+carry over between libraries: LFW's same-photo pairs, with small background faces and look-alikes,
+spread 1.5 times wider than those of faces/dev's group photos, while the medians differ by 7 %.)
 
 Fallbacks, when a library has fewer than MIN_PAIRS same-photo pairs (a few photos, or portraits only):
-1. a model with a known same-person threshold (DeepFace's table) uses the tuned ratios of it;
+1. a model with a known same-person threshold (DeepFace's table) takes the median that threshold
+   implies (MEDIAN_PER_THRESHOLD, as measured for Dlib);
 2. any other model uses random pairs of the library's faces as the "different person" sample: they
-   also hold some same-person pairs, which pull the mean down and widen the spread, so the distances
-   come out shorter: a small unknown library is split rather than glued.
+   also hold same-person pairs, which pull the median down, so the distances come out shorter: a
+   small unknown library is split rather than glued.
 """
 
 from __future__ import annotations
@@ -22,12 +24,22 @@ import numpy as np
 MIN_PAIRS = 50  # same-photo pairs needed before they are trusted over the fallbacks
 MAX_PAIRS = 200_000  # pairs used at most (a sample of them in a huge library)
 RANDOM_PAIRS = 20_000
-# Standard deviations below the mean of the different-person distances, tuned on Dlib (LFW dev half,
-# faces/dev and photos at once): where two single faces join, where large groups may join, and where
-# a new face joins a known person between re-clusterings.
-LINK_SIGMAS = 2.5
-GROUP_SIGMAS = 2.2
-ATTACH_SIGMAS = 2.5
+# Fractions of the median different-person distance, tuned on Dlib (LFW dev half, faces/dev and photos
+# at once): where two single faces join, where large groups may join, and where a face left alone
+# (or a new face between re-clusterings) joins a large group.
+LINK_SCALE = 0.67
+GROUP_SCALE = 0.725
+ATTACH_SCALE = 0.61
+# The more faces, the more look-alikes within reach of each face: the scales above hold for a library
+# of REFERENCE_FACES faces (LFW's development half) and move by SIZE_SLOPE per tenfold fewer faces (a
+# family album of 500 faces of a dozen people can join at longer distances than 6,500 faces of 2,800
+# people), by at most SIZE_LIMIT either way.
+REFERENCE_FACES = 6_500
+SIZE_SLOPE = 0.04
+SIZE_LIMIT = 0.1
+# Dlib's median same-photo distance on LFW's development half (0.525) over its DeepFace threshold (0.40):
+# where a model known only by its threshold is assumed to put different people.
+MEDIAN_PER_THRESHOLD = 1.31
 
 
 @dataclass(frozen=True)
@@ -39,8 +51,8 @@ class Calibration:
     attach_distance: float
     source: str  # "same-photo pairs", "model threshold" or "random pairs"
     pairs: int  # distances the estimate rests on (0 for the model threshold)
-    mean: float  # of the different-person distances (0 for the model threshold)
-    spread: float  # their standard deviation
+    median: float  # of the different-person distances (0 for the model threshold)
+    spread: float  # their standard deviation (for the record)
 
     def distances(self) -> dict[str, float]:
         """As ClusterSettings.resolved takes them."""
@@ -78,26 +90,32 @@ def random_distances(vectors: np.ndarray, count: int = RANDOM_PAIRS, seed: int =
     return np.sqrt(np.clip(2.0 - 2.0 * np.einsum("ij,ij->i", vectors[first], vectors[second]), 0.0, None))
 
 
-def from_distances(distances: np.ndarray, source: str) -> Calibration:
-    """Joining distances a fixed number of standard deviations below the mean of different-person distances."""
-    mean, spread = float(np.mean(distances)), float(np.std(distances))
-
-    def below(sigmas: float) -> float:
-        return round(max(0.0, mean - sigmas * spread), 3)
-
-    return Calibration(below(LINK_SIGMAS), below(GROUP_SIGMAS), below(ATTACH_SIGMAS), source, len(distances),
-                       round(mean, 4), round(spread, 4))
+def size_adjustment(faces: int) -> float:
+    """What the scales gain (or lose, above REFERENCE_FACES) for a library of this many faces."""
+    return float(np.clip(SIZE_SLOPE * np.log10(REFERENCE_FACES / max(faces, 1)), -SIZE_LIMIT, SIZE_LIMIT))
 
 
-def from_threshold(model: str) -> Calibration | None:
-    """The tuned ratios of the model's published same-person threshold, when it has one."""
-    from clusterfaces.clustering import GROUP_RATIO, LINK_RATIO, same_person_threshold
+def scaled(median: float, source: str, pairs: int, spread: float, faces: int) -> Calibration:
+    """The joining distances as fractions of a median different-person distance, for `faces` faces."""
+    extra = size_adjustment(faces)
+    return Calibration(round((LINK_SCALE + extra) * median, 3), round((GROUP_SCALE + extra) * median, 3),
+                       round((ATTACH_SCALE + extra) * median, 3), source, pairs, round(median, 4), round(spread, 4))
+
+
+def from_distances(distances: np.ndarray, source: str, faces: int = REFERENCE_FACES) -> Calibration:
+    """Joining distances from a sample of different-person distances, for a library of `faces` faces."""
+    return scaled(float(np.median(distances)), source, len(distances), float(np.std(distances)), faces)
+
+
+def from_threshold(model: str, faces: int = REFERENCE_FACES) -> Calibration | None:
+    """For a model with a published same-person threshold: the median different-person distance it
+    implies (MEDIAN_PER_THRESHOLD, measured on Dlib), then the same scales."""
+    from clusterfaces.clustering import same_person_threshold
 
     threshold = same_person_threshold(model)
     if threshold <= 0:
         return None
-    return Calibration(round(LINK_RATIO * threshold, 3), round(GROUP_RATIO * threshold, 3),
-                       round(LINK_RATIO * threshold, 3), "model threshold", 0, 0.0, 0.0)
+    return scaled(MEDIAN_PER_THRESHOLD * threshold, "model threshold", 0, 0.0, faces)
 
 
 def calibrate(vectors: np.ndarray, photo_ids: np.ndarray | None, model: str) -> Calibration:
@@ -105,8 +123,8 @@ def calibrate(vectors: np.ndarray, photo_ids: np.ndarray | None, model: str) -> 
     vectors = np.asarray(vectors, dtype=np.float32)
     pairs = same_photo_distances(vectors, photo_ids) if photo_ids is not None else np.zeros(0)
     if len(pairs) >= MIN_PAIRS:
-        return from_distances(pairs, "same-photo pairs")
-    known = from_threshold(model)
+        return from_distances(pairs, "same-photo pairs", len(vectors))
+    known = from_threshold(model, len(vectors))
     if known is not None:
         return known
-    return from_distances(random_distances(vectors), "random pairs")
+    return from_distances(random_distances(vectors), "random pairs", len(vectors))

@@ -26,14 +26,15 @@ if TYPE_CHECKING:
 # The former method (algorithm "hdbscan": HDBSCAN, then merge of close centres, detach strays and
 # attach leftovers) stays selectable; at the scale of thousands of people its merge and attach
 # steps glued strangers (README, Quality).
-LINK_RATIO = 0.85  # link_distance = LINK_RATIO x the model's same-person threshold (fallback)
-GROUP_RATIO = 1.0  # group_distance = GROUP_RATIO x threshold (fallback)
 GROWTH = 0.5  # a join of groups of n faces (the smaller) may reach group - (group - link) / n ** GROWTH
 DOUBT_RATIO = 0.9  # a group of up to DOUBT_SIZE faces stays only if its faces are this much nearer each
 DOUBT_SIZE = 8  # other than to any other face (split_doubtful_groups)
 ATTACH_MIN_SIZE = 5  # a face left alone may join a group of at least this many faces (attach_to_groups)
-LINK_NEIGHBOURS = 30  # k of the k-NN graph that bounds which faces can be linked at all
-EXACT_LINKAGE_LIMIT = 3_000  # faces of one graph component linked exactly (m^2/2 distances); above: pieces
+# Large groups with centres within this x link_distance are merged (merge_large_groups): on LFW 0.2
+# (0.57 x) changed nothing and 0.3 glued people, so it only mends what the k-NN graph cannot see.
+LARGE_MERGE_OF_LINK = 0.6
+LINK_NEIGHBOURS = 15  # k of the k-NN graph that bounds which faces can be linked (10, 15, 30: same people on LFW)
+EXACT_LINKAGE_LIMIT = 6_000  # faces of one graph component linked exactly (m^2/2 distances, 144 MB); above: pieces
 # The HDBSCAN method's post-processing ratios (tuned on faces/dev and photos, 2026-11-24).
 MERGE_RATIO = 0.75
 ATTACH_RATIO = 0.95
@@ -80,8 +81,12 @@ class ClusterSettings:
         if self.min_cluster_size is None:
             values["min_cluster_size"] = adaptive_min_cluster_size(face_count) if hdbscan else 2
         threshold = same_person_threshold(model)
-        fallback = {"link_distance": LINK_RATIO * threshold, "group_distance": GROUP_RATIO * threshold,
-                    "attach_distance": (ATTACH_RATIO if hdbscan else LINK_RATIO) * threshold,
+        if not hdbscan and not distances:
+            from clusterfaces.calibration import from_threshold
+
+            known = from_threshold(model, face_count)
+            distances = known.distances() if known is not None else {}
+        fallback = {"link_distance": 0.0, "group_distance": 0.0, "attach_distance": ATTACH_RATIO * threshold,
                     "merge_distance": MERGE_RATIO * threshold}
         for name, value in fallback.items():
             if values[name] is None:
@@ -128,6 +133,8 @@ def cluster_embeddings(vectors: np.ndarray, settings: ClusterSettings, model: st
         labels = linkage_clusters(vectors, photo_ids, settings.link_distance or 0.0, settings.group_distance or 0.0,
                                   graph=graph)
         labels = split_doubtful_groups(vectors, labels, settings.doubt_ratio, settings.doubt_size, graph)
+        labels = merge_large_groups(vectors, labels, LARGE_MERGE_OF_LINK * (settings.link_distance or 0.0),
+                                    ATTACH_MIN_SIZE)
         labels = attach_to_groups(vectors, labels, settings.attach_distance or 0.0, ATTACH_MIN_SIZE, photo_ids)
         return order_by_size(drop_small(labels, settings.min_cluster_size))
     if settings.algorithm == "exact" or (settings.algorithm == "hdbscan" and count <= EXACT_HDBSCAN_LIMIT):
@@ -150,9 +157,10 @@ def linkage_clusters(vectors: np.ndarray, photo_ids: np.ndarray | None, link_dis
 
     Average linkage joins two groups only if some pair across them is at most as far as the join, so
     the k-NN graph's edges up to group_distance split the faces into components that no join crosses;
-    each is linked exactly (pairwise distances of its faces only). A component too large for that is
-    cut, by single linkage capped in size, into pieces that are linked exactly, and whose groups are
-    then merged by their centres (merge_close_clusters): memory stays bounded at any library size.
+    each is linked exactly (pairwise distances of its faces only). A component too large for that (in
+    a large library short edges chain many people together) is cut, by single linkage at ever shorter
+    edges, into pieces that are linked exactly; groups of one person split by a cut can meet again in
+    merge_large_groups and attach_to_groups. Memory stays bounded at any library size.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -188,8 +196,6 @@ def linkage_clusters(vectors: np.ndarray, photo_ids: np.ndarray | None, link_dis
                 inner = _average_linkage(vectors[piece], photos[piece], link_distance, group_distance, growth)
                 where = ranked[np.searchsorted(members[ranked], piece)]
                 parts[where] = np.where(inner >= 0, inner + parts.max() + 1, -1)
-            parts = merge_close_clusters(vectors[members], parts, group_distance)
-            parts = attach_leftovers(vectors[members], parts, link_distance)  # faces a cut left alone
         found = parts >= 0
         labels[members[found]] = parts[found] + next_label
         next_label = int(labels.max()) + 1
@@ -299,6 +305,19 @@ def split_doubtful_groups(vectors: np.ndarray, labels: np.ndarray, ratio: float,
         if average > ratio * nearest:
             labels[group] = -1
     return labels
+
+
+def merge_large_groups(vectors: np.ndarray, labels: np.ndarray, max_distance: float, min_size: int) -> np.ndarray:
+    """Merge groups of at least min_size faces whose centres lie within max_distance (average linkage
+    of centres): the halves of a person with many photos whose faces were never each other's k nearest
+    neighbours (so in different components of the graph) still meet here."""
+    found = labels >= 0
+    if max_distance <= 0 or not found.any():
+        return labels
+    sizes = np.bincount(labels[found])
+    large = found & (sizes[np.maximum(labels, 0)] >= min_size)
+    merged = merge_close_clusters(vectors, np.where(large, labels, -1), max_distance)
+    return np.where(large, merged, labels)
 
 
 def attach_to_groups(vectors: np.ndarray, labels: np.ndarray, max_distance: float, min_size: int,

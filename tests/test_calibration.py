@@ -3,7 +3,16 @@
 import numpy as np
 import pytest
 
-from clusterfaces.calibration import MIN_PAIRS, calibrate, same_photo_distances
+from clusterfaces.calibration import (
+    LINK_SCALE,
+    MEDIAN_PER_THRESHOLD,
+    MIN_PAIRS,
+    REFERENCE_FACES,
+    SIZE_LIMIT,
+    calibrate,
+    same_photo_distances,
+    size_adjustment,
+)
 from clusterfaces.clustering import ClusterSettings, cluster_embeddings, same_person_threshold
 from clusterfaces.faces import l2_normalise
 
@@ -37,7 +46,7 @@ def test_calibration_comes_from_the_libraries_own_different_person_pairs():
     vectors, identity, photo = library()
     calibration = calibrate(vectors, photo, "SomeNewModel")
     assert calibration.source == "same-photo pairs" and calibration.pairs >= MIN_PAIRS
-    assert 0 < calibration.link_distance <= calibration.group_distance < calibration.mean
+    assert 0 < calibration.link_distance <= calibration.group_distance < calibration.median
     # The joining distance sits below nearly every different-person distance and above most same-person ones.
     distances = np.sqrt(np.clip(2 - 2 * vectors @ vectors.T, 0, None))
     same = identity[:, None] == identity[None, :]
@@ -50,7 +59,7 @@ def test_calibration_follows_the_scale_of_the_model():
     """A second 'model' whose faces of different people lie farther apart gets longer distances."""
     near = calibrate(*library()[::2], "ModelA")
     far = calibrate(*library(separation=0.9, spread=0.35)[::2], "ModelB")
-    assert far.mean > near.mean + 0.1
+    assert far.median > near.median + 0.1
     assert far.link_distance > near.link_distance + 0.05
 
 
@@ -78,5 +87,17 @@ def test_fallbacks_when_a_library_has_few_same_photo_pairs(model, source):
         rich = calibrate(*library()[::2], model)
         assert 0 < calibration.link_distance <= rich.link_distance + 0.01
     else:
-        assert calibration.link_distance == pytest.approx(0.85 * same_person_threshold("Dlib"), abs=1e-3)
+        implied = MEDIAN_PER_THRESHOLD * same_person_threshold("Dlib")
+        assert calibration.median == pytest.approx(implied, abs=1e-4)
+        scale = LINK_SCALE + size_adjustment(len(vectors))
+        assert calibration.link_distance == pytest.approx(scale * implied, abs=1e-3)
     assert calibrate(vectors, None, model).source == source
+
+
+def test_larger_libraries_join_at_shorter_distances():
+    assert size_adjustment(REFERENCE_FACES) == 0
+    assert size_adjustment(500) > size_adjustment(5_000) > 0 > size_adjustment(50_000) > size_adjustment(500_000)
+    assert size_adjustment(1) == SIZE_LIMIT and size_adjustment(10**9) == -SIZE_LIMIT
+    vectors, _, photo = library()
+    small, large = calibrate(vectors[:200], photo[:200], "Dlib"), calibrate(vectors, photo, "Dlib")
+    assert small.link_distance > large.link_distance

@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 
 from clusterfaces.clustering import (
-    GROUP_RATIO,
-    LINK_RATIO,
     ClusterSettings,
     adaptive_min_cluster_size,
     attach_leftovers,
@@ -74,13 +72,16 @@ def test_settings_resolve_from_library_size_and_model():
     assert resolved.min_cluster_size == 2
     assert resolved.attach_distance == pytest.approx(0.95 * 0.40)
     assert resolved.merge_distance == pytest.approx(0.75 * 0.40)
-    linkage = ClusterSettings().resolved(50000, "Dlib")  # without a calibration: the tuned ratios of the threshold
+    from clusterfaces.calibration import from_threshold
+
+    linkage = ClusterSettings().resolved(50000, "Dlib")  # without a calibration: what the model's threshold implies
     assert linkage.min_cluster_size == 2
-    assert linkage.link_distance == pytest.approx(LINK_RATIO * 0.40)
-    assert linkage.group_distance == pytest.approx(GROUP_RATIO * 0.40)
+    assert linkage.link_distance == from_threshold("Dlib", 50000).link_distance
+    assert linkage.group_distance == from_threshold("Dlib", 50000).group_distance
+    assert 0.25 < linkage.link_distance < linkage.group_distance < 0.40
     from clusterfaces.calibration import Calibration
 
-    measured = Calibration(0.3, 0.35, 0.31, "same-photo pairs", 500, 0.55, 0.07)
+    measured = Calibration(0.3, 0.35, 0.31, "same-photo pairs", 500, 0.52, 0.07)
     calibrated = ClusterSettings().resolved(100, "Dlib", measured)
     assert (calibrated.link_distance, calibrated.group_distance, calibrated.attach_distance) == (0.3, 0.35, 0.31)
     assert calibrated.distances_from == "same-photo pairs"
@@ -209,7 +210,8 @@ def test_two_faces_of_one_photo_are_never_one_person():
 
 
 def test_large_groups_join_farther_than_single_faces():
-    from clusterfaces.clustering import linkage_clusters
+    from clusterfaces.clustering import linkage_clusters, merge_large_groups
+    from clusterfaces.knn_hdbscan import knn_graph
 
     rng = np.random.default_rng(1)
     dim = 128
@@ -220,10 +222,19 @@ def test_large_groups_join_farther_than_single_faces():
     vectors = np.vstack(halves).astype(np.float32)
     spread = np.linalg.norm(vectors[:20, None] - vectors[None, 20:], axis=2).mean()
     # A join of two single faces at that distance is refused, one of two groups of 20 allowed.
-    labels = linkage_clusters(vectors, None, link_distance=spread - 0.05, group_distance=spread + 0.02)
+    labels = linkage_clusters(vectors, None, link_distance=spread - 0.05, group_distance=spread + 0.02,
+                              graph=knn_graph(vectors, 30))  # enough neighbours to see the other half
     assert len(set(labels.tolist())) == 1 and labels[0] >= 0
     separate = linkage_clusters(vectors, None, link_distance=spread - 0.05, group_distance=spread - 0.05)
     assert len(set(separate.tolist()) - {-1}) >= 2
+    # With 15 neighbours each half only sees itself; the merge of large groups by their centres joins them.
+    apart = linkage_clusters(vectors, None, link_distance=spread - 0.05, group_distance=spread + 0.02)
+    assert len(set(apart.tolist()) - {-1}) == 2
+    centres = np.linalg.norm(vectors[:20].mean(0) / np.linalg.norm(vectors[:20].mean(0))
+                             - vectors[20:].mean(0) / np.linalg.norm(vectors[20:].mean(0)))
+    assert len(set(merge_large_groups(vectors, apart, centres + 0.01, 5).tolist())) == 1
+    assert len(set(merge_large_groups(vectors, apart, centres - 0.01, 5).tolist())) == 2
+    assert len(set(merge_large_groups(vectors, apart, centres + 0.01, 21).tolist())) == 2  # too small to merge
 
 
 def test_a_pair_in_a_crowd_of_look_alikes_is_taken_apart():
