@@ -175,9 +175,9 @@ def match_faces(data: dict, current: list[ExportedFace]) -> dict[int, int]:
             by_hash.setdefault(face.content_hash, []).append(face)
     pairs = []
     for exported in _exported_faces(data):
-        if exported["content_hash"]:
+        if _fingerprint(exported["content_hash"]):
             candidates = by_hash.get(exported["content_hash"], [])
-        else:
+        else:  # no hash, or a map from before fingerprints (a digest of the file's bytes): match by path
             candidates = [f for f in current if _same_photo(exported["photo"], f.location, relative)]
         box = tuple(exported["box"][k] for k in "xywh")
         for face in candidates:
@@ -192,6 +192,11 @@ def match_faces(data: dict, current: list[ExportedFace]) -> dict[int, int]:
             matched[exported_id] = face_id
             used.add(face_id)
     return matched
+
+
+def _fingerprint(content_hash: str | None) -> bool:
+    """Whether a map's content hash is a photo fingerprint as the database keeps them ("j1:...")."""
+    return bool(content_hash) and ":" in content_hash
 
 
 def _exported_faces(data: dict) -> list[dict]:

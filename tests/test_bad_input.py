@@ -622,6 +622,26 @@ def test_bad_identity_maps_are_one_line_and_change_nothing(kind, says, small_lib
     assert saved_work(database) == before
 
 
+def test_a_map_written_before_fingerprints_is_matched_by_path(small_library, tmp_path):
+    """Maps exported before photos were fingerprinted hold a digest of the file's bytes, which no photo
+    matches any more: their faces are matched by path and box instead, and nothing is lost."""
+    import json
+
+    source, _, person = small_library
+    named = copy_db(source, tmp_path / "named")
+    assert cli("people", "rename", person, "Obama", "--db", named, "--out", tmp_path / "people").exit_code == 0
+    assert cli("export", tmp_path / "map.json", "--db", named).exit_code == 0
+    data = json.loads((tmp_path / "map.json").read_text())
+    for face in [f for p in data["people"] for f in p["faces"]] + data["unassigned_faces"]:
+        face["content_hash"] = "cb51a5a6d02472bb8d2cdb9d44ba4aa3"  # as the first maps wrote it
+    (tmp_path / "map.json").write_text(json.dumps(data))
+    fresh = copy_db(source, tmp_path / "fresh")
+    result = cli("import", tmp_path / "map.json", "--db", fresh, "--out", tmp_path / "people")
+    assert result.exit_code == 0, result.output
+    assert "matched 7 of the map's 7 faces" in result.stdout
+    assert saved_work(fresh)[:2] == saved_work(named)[:2]
+
+
 @pytest.mark.parametrize("args", [
     ["people", "rename", 10**30, "Alice"], ["people", "merge", 1, 10**30], ["faces", "move", 10**30, 1],
     ["faces", "not", 1, 10**30], ["faces", "list", 10**30], ["people", "split", 10**30],
