@@ -109,15 +109,17 @@ def test_deleted_photos_are_kept_as_missing_until_forgotten(library_copy):
     links = [os.readlink(p) for p in library.output.glob("*/*") if p.is_symlink()]
     assert str(gone) not in links  # a missing photo's faces are not shown: the link would be broken
     assert all(os.path.exists(target) for target in links)
-    gone.write_bytes(kept)  # back, with a new modification time: recognised by its pixels
+    returned = root / "elsewhere" / "rose.jpg"  # back in another folder, a new file: found by its pixels
+    returned.parent.mkdir()
+    returned.write_bytes(kept)
     back = scan(library, root)
     assert (back.photos_returned, back.photos_missing, back.faces_new) == (1, 0, 0)
-    assert person_of(back, "got/rose1.jpg", root).id == rose.id
-    gone.unlink()
+    assert person_of(back, "elsewhere/rose.jpg", root).id == rose.id
+    returned.unlink()
     forgotten = scan(library, root, forget_missing=True)
     assert (forgotten.photos_removed, forgotten.photos_missing) == (1, 0)
     with Store(library.database) as store:
-        assert str(gone) not in store.photos_under([root])
+        assert str(gone) not in store.photos_under([root]) and str(returned) not in store.photos_under([root])
 
 
 def test_names_and_merges_survive_recluster(library_copy):
