@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -69,7 +70,20 @@ def latency(args: argparse.Namespace) -> None:
     radius = search.verdict_distances("Dlib")[1]
     rows = [_latency_cell(size, dim, radius) for size in args.sizes for dim in args.dims]
     loads = [_load_cost(size, dim) for size in args.load_sizes for dim in args.dims]
-    _write("latency", {"queries_per_cell": QUERIES, "find_radius": radius, "rows": rows, "loading": loads})
+    # Cells measured now replace the same cells of an earlier run (a rerun of one size keeps the others).
+    earlier = RESULTS / "search_latency.json"
+    if earlier.is_file():
+        old = json.loads(earlier.read_text())
+        fresh = {(row["faces"], row["dim"]) for row in rows}
+        rows = [row for row in old.get("rows", []) if (row["faces"], row["dim"]) not in fresh] + rows
+        fresh = {(row["faces"], row["dim"]) for row in loads}
+        loads = [row for row in old.get("loading", []) if (row["faces"], row["dim"]) not in fresh] + loads
+    _write("latency", {"queries_per_cell": QUERIES, "find_radius": radius, "rows": sorted(rows, key=_cell),
+                       "loading": sorted(loads, key=_cell)})
+
+
+def _cell(row: dict) -> tuple[int, int]:
+    return row["faces"], row["dim"]
 
 
 def _latency_cell(size: int, dim: int, radius: float) -> dict:
@@ -90,7 +104,7 @@ def _latency_cell(size: int, dim: int, radius: float) -> dict:
         faiss.omp_set_num_threads(threads)
         index.threads = threads
         row[f"who_nearest256_{threads}t"], found = _timed(lambda q: index.nearest(q, 256)[1], queries)
-        row[f"find_range_{threads}t"], ranged = _timed(lambda q: index.within(q, radius)[1], queries)
+        row[f"quantised_range_{threads}t"], ranged = _timed(lambda q: index.within(q, radius)[1], queries)
         row[f"exact_flat_nearest256_{threads}t"], truth = _timed(
             lambda q: exact.search(q.reshape(1, -1), 256)[1][0], queries)
     index.threads = 1
@@ -101,12 +115,18 @@ def _latency_cell(size: int, dim: int, radius: float) -> dict:
     row["who_centres_build_s"] = round(time.perf_counter() - start, 2)
     row["who_end_to_end_1t"], _ = _timed(lambda q: who(library, QueryFace(Path("q"), 1, (0, 0, 1, 1), 1.0, q)),
                                          queries)
+    start = time.perf_counter()
+    library.within(queries[0], radius)
+    row["find_first_query_s"] = round(time.perf_counter() - start, 2)  # builds the person lists when large
+    row["find_end_to_end_1t"], found_by_find = _timed(lambda q: library.within(q, radius)[1], queries)
     row["numpy_matmul_nearest256"], _ = _timed(lambda q: np.argpartition(-(vectors @ q), 256)[:256], queries[:10])
     row["recall_at_256"] = round(float(np.mean([len(set(a.tolist()) & set(b.tolist())) / 256
                                                 for a, b in zip(found, truth)])), 4)
     within = [np.flatnonzero(np.sqrt(np.clip(2 - 2 * (vectors @ q), 0, None)) < radius) for q in queries]
     row["range_recall"] = round(float(sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(ranged, within))
                                       / max(1, sum(len(b) for b in within))), 4)
+    row["find_recall"] = round(float(sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(found_by_find, within))
+                                     / max(1, sum(len(b) for b in within))), 4)
     row["range_hits_mean"] = round(float(np.mean([len(b) for b in within])), 1)
     print(json.dumps(row), flush=True)
     return row
@@ -122,7 +142,8 @@ def _synthetic_library(vectors: np.ndarray, owners: np.ndarray, index: FaceIndex
     library.ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
     library.person_ids = np.where(owners >= 0, owners + 1, 0)
     library.vectors = vectors
-    library._index, library._named, library._centres, library._named_rows = index, None, None, None
+    library._index = index
+    library._named = library._centres = library._named_rows = library._lists = None
     return library
 
 
@@ -149,8 +170,7 @@ def _load_cost(size: int, dim: int) -> dict:
     row = {"faces": size, "dim": dim, "load_s": round(loaded, 1), "index_build_s": round(built, 1),
            "database_mb": round((work / "library.db").stat().st_size / 1e6)}
     print(json.dumps(row))
-    for path in work.rglob("*"):
-        path.unlink()
+    shutil.rmtree(work)
     return row
 
 
