@@ -15,6 +15,7 @@ import filelock
 import jsonschema
 import numpy as np
 import pytest
+from conftest import copy_database, restore_photos
 from typer.testing import CliRunner
 
 from clusterfaces import edits
@@ -23,13 +24,10 @@ from clusterfaces.errors import ClusterfacesError
 from clusterfaces.export import schema
 from clusterfaces.library import Library, ScanOptions
 
-WHO = {"obama": "2009-whitehouse/obama.jpg", "biden": "2009-whitehouse/biden.jpg", "kit": "got/john1.jpeg",
-       "rose": "got/rose1.jpg", "alex": "theatre/alex_lacamoire1.jpg"}
 REJECTED = "2009-whitehouse/biden2.jpg"  # the user says this face is not Biden
 
 
-def copy_photos(shared_photos, root):
-    shutil.copytree(shared_photos, root, ignore=shutil.ignore_patterns("labels.json"))
+def add_odd_files(root):
     (root / "empty").mkdir()
     from PIL import Image
 
@@ -42,35 +40,35 @@ def run(*args):
 
 
 @pytest.fixture(scope="module")
-def edited(shared_photos, tmp_path_factory):
-    """One real Dlib scan with the user's work on it: two names, a merge (named), an ignore, a rejection."""
+def edited(session_scan, tmp_path_factory):
+    """The session's real Dlib scan, plus a photo without faces and an unreadable one, with the user's work
+    on it: two names, a merge (named), an ignore, a rejection. The two files leave with the module."""
     base = tmp_path_factory.mktemp("export")
-    root = base / "photos"
-    copy_photos(shared_photos, root)
-    library = Library(base / "library.db", base / "people")
-    result = library.scan(ScanOptions(roots=[root], model="Dlib"))
-    people = {who: next(p.person.id for p in result.people if root / photo in p.photos) for who, photo in WHO.items()}
-    with library.editing() as store:
-        edits.rename_person(store, people["obama"], "Barack Obama")
-        edits.rename_person(store, people["biden"], "Joe Biden")
-        edits.merge_people(store, people["kit"], [people["rose"]])
-        edits.rename_person(store, people["kit"], "Kit and Rose")
-        edits.ignore_person(store, people["alex"])
-        face = next(f for f, p in store.face_photos(f for f, _, _ in store.person_faces(people["biden"]))
-                    if p == root / REJECTED)
-        edits.reject_face(store, face, people["biden"])
-    library.refresh_folders()
-    return library, root
+    root, people = session_scan.root, session_scan.people
+    add_odd_files(root)
+    try:
+        library = Library(copy_database(session_scan.database, base / "library.db"), base / "people")
+        library.scan(ScanOptions(roots=[root], model="Dlib"))  # only the two new files are looked at
+        with library.editing() as store:
+            edits.rename_person(store, people["obama"], "Barack Obama")
+            edits.rename_person(store, people["biden"], "Joe Biden")
+            edits.merge_people(store, people["kit"], [people["rose"]])
+            edits.rename_person(store, people["kit"], "Kit and Rose")
+            edits.ignore_person(store, people["alex"])
+            face = next(f for f, p in store.face_photos(f for f, _, _ in store.person_faces(people["biden"]))
+                        if p == root / REJECTED)
+            edits.reject_face(store, face, people["biden"])
+        library.refresh_folders()
+        yield library, root
+    finally:
+        restore_photos(session_scan)
 
 
 @pytest.fixture()
 def library(edited, tmp_path):
     """A copy of the edited database that a test may change or delete."""
     source, root = edited
-    for suffix in ("", "-wal", "-shm"):
-        if Path(f"{source.database}{suffix}").exists():
-            shutil.copy(f"{source.database}{suffix}", tmp_path / f"library.db{suffix}")
-    return Library(tmp_path / "library.db", tmp_path / "people"), root
+    return Library(copy_database(source.database, tmp_path / "library.db"), tmp_path / "people"), root
 
 
 def identities(database, root):
@@ -166,6 +164,7 @@ def test_export_is_deterministic_private_and_can_go_to_stdout(library, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
 
 
+@pytest.mark.slow  # a scan of every photo from scratch
 def test_export_delete_the_database_rescan_and_import_restores_everything(library, tmp_path):
     library, root = library
     before = identities(library.database, root)
@@ -190,6 +189,7 @@ def test_export_delete_the_database_rescan_and_import_restores_everything(librar
     assert identities(library.database, root)[0] == before[0]
 
 
+@pytest.mark.slow  # a scan of every photo from scratch
 def test_import_matches_moved_photos_by_content_and_reports_what_it_cannot(library, tmp_path):
     library, root = library
     before = identities(library.database, root)

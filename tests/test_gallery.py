@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import copy_database, restore_photos
 
 from clusterfaces.gallery import write_gallery
 from clusterfaces.library import Library, ScanOptions
@@ -13,6 +14,7 @@ from clusterfaces.library import Library, ScanOptions
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow  # builds and scans a library of its own in a new process
 def test_demo_command_builds_labels_and_scans(shared_dev_faces, tmp_path):
     source = tmp_path / "faces"
     for identity in ("Barack_Obama", "Hugh_Laurie", "Tina_Fey"):
@@ -42,14 +44,16 @@ def test_demo_without_a_source_offline_says_what_to_do(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def gallery_page(shared_photos, tmp_path_factory):
+def gallery_page(session_scan, tmp_path_factory):
+    """The gallery of the session's scan plus a file that is not a photo (scanned on a copy of the database)."""
     work = tmp_path_factory.mktemp("gallery")
-    root = work / "photos"
-    shutil.copytree(shared_photos, root, ignore=shutil.ignore_patterns("labels.json"))
-    (root / "broken.jpg").write_bytes(b"not a photo")
-    library = Library(work / "library.db", work / "people")
-    result = library.scan(ScanOptions(roots=[root], model="Dlib"))
-    stats = write_gallery(library.database, work / "gallery")
+    (session_scan.root / "broken.jpg").write_bytes(b"not a photo")
+    try:
+        library = Library(copy_database(session_scan.database, work / "library.db"), work / "people")
+        result = library.scan(ScanOptions(roots=[session_scan.root], model="Dlib"))
+        stats = write_gallery(library.database, work / "gallery")
+    finally:
+        restore_photos(session_scan)
     return stats, result, work
 
 

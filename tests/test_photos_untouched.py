@@ -8,9 +8,12 @@ the only new files among the photos are the `.xmp` sidecars that `export --xmp` 
 import os
 import shutil
 
+import pytest
 from typer.testing import CliRunner
 
 from clusterfaces.cli import app
+
+pytestmark = pytest.mark.slow  # a whole session from a first scan of all the photos: a minute or more
 
 
 def snapshot(root):

@@ -21,18 +21,16 @@ def folder_contents(out: Path, root: Path) -> dict[str, set[str]]:
     return contents
 
 
-@pytest.fixture(scope="module")
-def scanned(shared_photos, tmp_path_factory):
-    work = tmp_path_factory.mktemp("scan")
-    library = Library(work / "library.db", work / "people")
-    result = library.scan(ScanOptions(roots=[shared_photos], model="Dlib"))
-    return library, result, work / "people"
+@pytest.fixture()
+def scanned(session_scan):
+    """The session's real scan of a copy of the shared photos: (library, its result, its people folders)."""
+    return Library(session_scan.database, session_scan.output), session_scan.result, session_scan.output
 
 
-def test_every_person_gets_one_folder_with_all_their_photos(scanned, shared_photos):
+def test_every_person_gets_one_folder_with_all_their_photos(scanned, shared_photos, session_scan):
     _, result, out = scanned
     labels = json.loads((shared_photos / "labels.json").read_text())["photos"]
-    contents = folder_contents(out, shared_photos)
+    contents = folder_contents(out, session_scan.root)
     people = {name: photos for name, photos in contents.items() if name != UNCLUSTERED_FOLDER}
     identities = {identity for names in labels.values() for identity in names}
     # Every identity seen in at least two photos has exactly one folder holding all of its photos.
@@ -55,17 +53,17 @@ def test_every_person_gets_one_folder_with_all_their_photos(scanned, shared_phot
     assert result.people[0].person.label == obama  # largest first
 
 
-def test_no_labelled_face_is_lost(scanned, shared_photos):
+def test_no_labelled_face_is_lost(scanned, shared_photos, session_scan):
     library, result, _ = scanned
     labels = json.loads((shared_photos / "labels.json").read_text())["photos"]
     from clusterfaces.store import Store
 
     with Store(library.database) as store:
-        faces = store.load_faces("Dlib", [shared_photos])
+        faces = store.load_faces("Dlib", [session_scan.root])
         boxes = store.face_boxes(faces.ids.tolist())
     per_photo = {}
     for path, _ in boxes.values():
-        relative = os.path.relpath(path, shared_photos)
+        relative = os.path.relpath(path, session_scan.root)
         per_photo[relative] = per_photo.get(relative, 0) + 1
     for relative, names in labels.items():
         assert per_photo.get(relative, 0) >= len(names), f"{relative}: {per_photo.get(relative, 0)} faces"
@@ -73,9 +71,10 @@ def test_no_labelled_face_is_lost(scanned, shared_photos):
     assert result.faces_total == sum(per_photo.values())
 
 
-def test_rescan_without_changes_processes_nothing(scanned, shared_photos):
-    library, first, _ = scanned
-    again = library.scan(ScanOptions(roots=[shared_photos], model="Dlib"))
+def test_rescan_without_changes_processes_nothing(library_copy, session_scan):
+    library, root, _ = library_copy
+    first = session_scan.result
+    again = library.scan(ScanOptions(roots=[root], model="Dlib"))
     assert again.photos_processed == 0
     assert again.faces_new == 0
     assert [p.person.id for p in again.people] == [p.person.id for p in first.people]
