@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from clusterfaces import edits
 from clusterfaces.cli import app
 from clusterfaces.errors import ClusterfacesError
+from clusterfaces.folders import MANIFEST_NAME
 from clusterfaces.library import Library, ScanOptions
 from clusterfaces.processing import DetectionSettings, failure_key
 from clusterfaces.store import Store
@@ -162,7 +163,14 @@ def test_life_of_a_library(shared_photos, tmp_path, capsys):
     deleted.unlink()
     kept = rescan("one photo deleted", (0, 0))
     assert kept.photos_missing == 1 and kept.photos_removed == 0
-    forgotten = library.scan(ScanOptions(**{**vars(options), "forget_missing": True}))
-    assert forgotten.photos_removed == 1 and forgotten.photos_missing == 0
+    manifest = library.output / MANIFEST_NAME
+    written = manifest.stat().st_mtime_ns
+    cli = CliRunner().invoke(app, ["scan", str(root), "--model", "Dlib", "--db", str(library.database),
+                                   "--forget-missing"])  # no --out: the database remembers its folders
+    assert cli.exit_code == 0, cli.output
+    assert "forgotten" in cli.output and missing_count(library.database) == 0
+    assert manifest.stat().st_mtime_ns != written  # the same people folders were written again
+    with Store(library.database) as store:
+        assert str(deleted) not in store.photos_under([root])
     with capsys.disabled():
         print("\nlife of a library, per step:", json.dumps(embedded, indent=1))
