@@ -117,7 +117,7 @@ def _latency_cell(size: int, dim: int, radius: float) -> dict:
                                          queries)
     start = time.perf_counter()
     library.within(queries[0], radius)
-    row["find_first_query_s"] = round(time.perf_counter() - start, 2)  # builds the person lists when large
+    row["find_first_query_s"] = round(time.perf_counter() - start, 2)
     row["find_end_to_end_1t"], found_by_find = _timed(lambda q: library.within(q, radius)[1], queries)
     row["numpy_matmul_nearest256"], _ = _timed(lambda q: np.argpartition(-(vectors @ q), 256)[:256], queries[:10])
     row["recall_at_256"] = round(float(np.mean([len(set(a.tolist()) & set(b.tolist())) / 256
@@ -143,7 +143,7 @@ def _synthetic_library(vectors: np.ndarray, owners: np.ndarray, index: FaceIndex
     library.person_ids = np.where(owners >= 0, owners + 1, 0)
     library.vectors = vectors
     library._index = index
-    library._named = library._centres = library._named_rows = library._lists = None
+    library._named = library._centres = library._named_rows = None
     return library
 
 

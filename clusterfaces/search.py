@@ -137,46 +137,6 @@ class FaceIndex:
         return distances[order], rows[order]
 
 
-class PersonLists:
-    """A library's faces grouped by person, each group with its centre and radius (its farthest face). A range
-    query reads only the groups whose ball reaches the query, plus the faces of nobody: by the triangle
-    inequality a face within reach is never skipped, so the answer is exact. Built from the database's
-    person ids when loaded, never stored."""
-
-    def __init__(self, vectors: np.ndarray, person_ids: np.ndarray) -> None:
-        self.vectors = vectors
-        self.order = np.argsort(person_ids, kind="stable")
-        ids, starts, counts = np.unique(person_ids[self.order], return_index=True, return_counts=True)
-        nobody = ids == 0
-        self.nobody_rows = self.order[starts[nobody][0]:starts[nobody][0] + counts[nobody][0]] if nobody.any() \
-            else np.zeros(0, np.int64)
-        self.nobody = FaceIndex(vectors[self.nobody_rows])
-        self.starts, self.counts = starts[~nobody], counts[~nobody]
-        dim = vectors.shape[1]
-        self.centres = np.zeros((len(self.starts), dim), dtype=np.float32)
-        self.radii = np.zeros(len(self.starts), dtype=np.float32)
-        for group, (start, count) in enumerate(zip(self.starts.tolist(), self.counts.tolist())):
-            members = vectors[self.order[start:start + count]]
-            self.centres[group] = members.mean(axis=0)
-            self.radii[group] = np.sqrt(((members - self.centres[group]) ** 2).sum(axis=1).max())
-        self.centre_norms = (self.centres ** 2).sum(axis=1)
-
-    def within(self, query: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-        """Every row closer than radius to one unit query vector: (distances, rows), nearest first."""
-        query = np.asarray(query, dtype=np.float32)
-        to_centres = np.sqrt(np.clip(1.0 - 2.0 * (self.centres @ query) + self.centre_norms, 0.0, None))
-        reach = np.flatnonzero(to_centres - self.radii < radius + 1e-4)  # 1e-4: float32 rounding
-        rows = np.concatenate([self.order[start:start + count] for start, count in
-                               zip(self.starts[reach].tolist(), self.counts[reach].tolist())] or [np.zeros(0, int)])
-        distances = _distances(self.vectors[rows] @ query)
-        keep = distances < radius
-        near, found = self.nobody.within(query, radius)
-        distances = np.concatenate([distances[keep], near])
-        rows = np.concatenate([rows[keep], self.nobody_rows[found]]).astype(np.int64)
-        order = np.argsort(distances, kind="stable")
-        return distances[order], rows[order]
-
-
 @dataclass(frozen=True)
 class Person:
     """A person of the library as the database names them."""
@@ -218,7 +178,6 @@ class SearchLibrary:
         self._named: tuple[np.ndarray, FaceIndex] | None = None
         self._centres: tuple[np.ndarray, np.ndarray] | None = None
         self._named_rows: np.ndarray | None = None
-        self._lists: PersonLists | None = None
 
     @property
     def index(self) -> FaceIndex:
@@ -228,13 +187,8 @@ class SearchLibrary:
         return self._index
 
     def within(self, query: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-        """Every face closer than radius to a unit vector: (distances, rows), nearest first, exactly. Small
-        libraries are scanned whole; large ones read only the people whose faces can be that near."""
-        if len(self.ids) <= EXACT_LIMIT:
-            return self.index.within(query, radius)
-        if self._lists is None:
-            self._lists = PersonLists(self.vectors, self.person_ids)
-        return self._lists.within(query, radius)
+        """Every face closer than radius to a unit vector: (distances, rows), nearest first."""
+        return self.index.within(query, radius)
 
     @property
     def named_rows(self) -> np.ndarray:

@@ -202,22 +202,3 @@ def test_quantised_index_finds_what_exact_search_finds(monkeypatch):
             for index in (exact, quantised):
                 _, inside = index.within(query, radius)
                 assert sorted(inside.tolist()) == sorted(np.flatnonzero(truth < radius).tolist())
-
-
-def test_person_lists_find_exactly_what_a_full_scan_finds():
-    rng = np.random.default_rng(1)
-    centres = rng.normal(size=(200, 64))
-    owners = rng.integers(0, 200, 5000)
-    vectors = centres[owners] + rng.normal(scale=0.4, size=(5000, 64))
-    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-    people = np.where(owners < 150, owners + 1, 0)  # a quarter of the faces belong to nobody
-    people[:20] = 1  # and a person holds faces that are not theirs: a wide group must still be searched right
-    lists = search.PersonLists(vectors, people)
-    for query in vectors[100:130]:
-        truth = np.sqrt(np.clip(2 - 2 * vectors @ query, 0, None))
-        for count in (5, 60):
-            radius = float(np.sort(truth)[count - 1:count + 1].mean())
-            distances, rows = lists.within(query, radius)
-            assert sorted(rows.tolist()) == sorted(np.flatnonzero(truth < radius).tolist())
-            np.testing.assert_allclose(distances, truth[rows], atol=1e-5)
-            assert (np.diff(distances) >= 0).all()
