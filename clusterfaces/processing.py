@@ -184,7 +184,9 @@ def process_photos(
         for file in files:
             digest = None
             record = known.get(file.location)
-            if same_photo(record) or file.size in known_sizes:
+            # Photos not where they were may come back re-tagged as well as moved (another size): while
+            # there are any, every new file is fingerprinted here (the workers then skip that step).
+            if same_photo(record) or file.size in known_sizes or (movable and record is None):
                 start = time.perf_counter()
                 try:
                     digest = pixel_fingerprint(file.path)

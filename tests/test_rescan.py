@@ -359,3 +359,32 @@ def test_a_photo_recorded_with_a_byte_hash_is_still_recognised_when_moved(tmp_pa
         assert (stats.moved_photos, stats.faces) == (1, 0)
         record = store.photos_under([tmp_path])[str(new)]
         assert record.id == photo and record.content_hash == pixel_fingerprint(new)
+
+
+def test_a_missing_photo_back_elsewhere_with_new_tags_is_the_same_photo(tmp_path):
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from clusterfaces.crawl import FoundFile, pixel_fingerprint
+    from clusterfaces.processing import DetectionSettings, process_photos
+    from clusterfaces.store import FaceRow
+
+    old = jpeg_with(tmp_path, "old.jpg")
+    with Store(tmp_path / "library.db") as store:
+        run = store.start_run([tmp_path], "Dlib", "dlib", {})
+        with store.transaction():
+            photo = store.save_photo(old, old.stat().st_size, old.stat().st_mtime_ns, pixel_fingerprint(old), run,
+                                     status="done", dimensions=(96, 64), model="Dlib", detector="dlib",
+                                     faces=[FaceRow((1, 2, 30, 30), [], 0.9, np.ones(128))])
+            store.mark_missing([photo], run)
+        exif = Image.Exif()
+        exif[0x010E] = "tagged on the way"
+        new = jpeg_with(tmp_path, "new.jpg", exif=exif.tobytes())  # same pixels, another size
+        old.unlink()
+        stat = new.stat()
+        stats = process_photos([FoundFile(str(new), stat.st_size, stat.st_mtime_ns)], store,
+                               SimpleNamespace(model_name="Dlib"), DetectionSettings("dlib", "Dlib", 1600), run,
+                               movable={photo})
+        assert (stats.moved_photos, stats.faces) == (1, 0)
+        assert store.photos_under([tmp_path])[str(new)].id == photo and store.missing_photos([tmp_path]) == []
