@@ -137,6 +137,18 @@ def embed(model, batches: np.ndarray) -> tuple[np.ndarray, float]:
     return np.concatenate(out), time.perf_counter() - started
 
 
+def opencv_difference(batch: np.ndarray, vectors: np.ndarray) -> float:
+    """Largest absolute difference between our L2-normalised vectors and the graph run by OpenCV's DNN module."""
+    import cv2
+
+    net = cv2.dnn.readNetFromTensorflow(str(facenet_casia.graph_path()))
+    theirs = []
+    for face in batch:
+        net.setInput(face.transpose(2, 0, 1)[None])
+        theirs.append(net.forward().ravel())
+    return float(np.abs(l2_normalise(vectors.astype(np.float64)) - np.asarray(theirs)).max())
+
+
 def verification_auc(vectors: np.ndarray, truth: list[str], max_negatives: int = 500_000) -> dict:
     ids = np.unique(truth, return_inverse=True)[1]
     rows, cols = np.triu_indices(len(truth), k=1)
@@ -185,6 +197,7 @@ def main() -> None:
     parser.add_argument("--variants", default="box:0.4")
     parser.add_argument("--db", type=Path, default=None, help="a Dlib scan of SOURCE to take boxes and vectors from")
     parser.add_argument("--photos", type=int, default=None, help="a fixed random subset of photos (seed 0)")
+    parser.add_argument("--check-opencv", action="store_true", help="compare every vector with OpenCV's run")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     variants = args.variants.split(",")
@@ -216,6 +229,10 @@ def main() -> None:
         batch = standardise(variant, np.stack([f.crops[variant] for f in faces]))
         vectors, seconds = embed(model, batch)
         results[f"Facenet512-CASIA {variant}"] = score(f"Facenet512-CASIA {variant}", vectors, truth, seconds)
+        if args.check_opencv:
+            difference = opencv_difference(batch, vectors)
+            results[f"Facenet512-CASIA {variant}"]["opencv_max_abs_difference"] = difference
+            print(f"  against the graph run by OpenCV on all {len(batch)} crops: max abs difference {difference:.2e}")
     if args.out:
         args.out.write_text(json.dumps({
             "command": "python benchmarks/models.py " + " ".join(sys.argv[1:]),
