@@ -167,9 +167,18 @@ def test_same_agrees_with_the_labels(named, labels):
         assert (answer["verdict"] == search.SAME) == expected_same, (a, b, answer)
         if not expected_same:
             assert answer["verdict"] == search.UNKNOWN, (a, b, answer)
-    # A group photo: the face used is named in a note; a left-out photo against a library face id.
+    # A group photo: the face used is named in a note.
     result = cli("same", outside / "biden2.jpg", root / "2009-whitehouse/two_people.jpg", "--db", database)
     assert result.exit_code == 0 and "has 2 faces: used face" in result.stdout
+    # Face ids of the library, and a photo against a face id.
+    faces = {name: [m["face_id"] for m in json.loads(cli("find", "--person", name, "--db", database,
+                                                          "--json").stdout)["matches"] if m["person"] == name]
+             for name in ("Joe Biden", "Barack Obama")}
+    for args, expected in ((["--face", faces["Joe Biden"][0], "--face", faces["Joe Biden"][1]], search.SAME),
+                           (["--face", faces["Joe Biden"][0], "--face", faces["Barack Obama"][0]], search.UNKNOWN),
+                           ([outside / "obama2.jpg", "--face", faces["Barack Obama"][0]], search.SAME)):
+        result = cli("same", *args, "--db", database, "--json")
+        assert result.exit_code == 0 and json.loads(result.stdout)["verdict"] == expected, (args, result.output)
 
 
 def test_who_by_nearest_face_and_by_centre_agree_here(named):
