@@ -181,7 +181,7 @@ def accuracy(args: argparse.Namespace) -> None:
 
     source = Path(os.path.abspath(args.source))
     work = args.work or Path(tempfile.mkdtemp(prefix="cf-search-acc-"))
-    root = work / "photos"
+    root = source if (source / "labels.json").is_file() else work / "photos"  # else identity sub-folders
     if not (root / "labels.json").is_file():
         build_demo_library(source, root)
     database = work / "library.db"
