@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # steps glued strangers (README, Quality).
 GROWTH = 0.5  # a join of groups of n faces (the smaller) may reach group - (group - link) / n ** GROWTH
 DOUBT_RATIO = 0.9  # a group of up to DOUBT_SIZE faces stays only if its faces are this much nearer each
-DOUBT_SIZE = 8  # other than to any other face (split_doubtful_groups)
+DOUBT_SIZE = 4  # other than to any other face (split_doubtful_groups)
 ATTACH_MIN_SIZE = 5  # a face left alone may join a group of at least this many faces (attach_to_groups)
 # Large groups with centres within this x link_distance are merged (merge_large_groups): on LFW 0.2
 # (0.57 x) changed nothing and 0.3 glued people, so it only mends what the k-NN graph cannot see.

@@ -3,9 +3,11 @@
 A fixed sixteenth of lfw-dev's identities (by a stable hash of the name: 417 photos of 192 people,
 137 of them in one photo only, with whoever else is in those photos) is copied to a temporary folder
 and scanned for real (dlib detector, Dlib model, default settings). The people reported must be
-pure: BCubed precision and the share of reported people holding faces of two people stay within the
-floors below. Measured on 2026-11-27 (see the README's Quality section): see FLOORS; the former
-pipeline (HDBSCAN + merge + attach) on the same embeddings fell below both floors.
+pure: BCubed precision, the share of reported people holding faces of two people and the share of
+people seen once who were put with somebody stay within the floors below. Measured on 2026-11-27 on
+the same photos' faces from the full lfw-dev scan: BCubed P/R 0.996 / 0.969, 1 of 50 people mixed,
+1 of 137 people seen once put with somebody; the former pipeline (HDBSCAN + merge + detach + attach)
+on the same embeddings: P 0.823, 20 of 39 people mixed, 44 of 137 put with somebody.
 """
 
 import hashlib
@@ -19,7 +21,7 @@ from clusterfaces.evaluation import load_labels, quality, scored_library
 from clusterfaces.library import Library, ScanOptions
 
 BCUBED_PRECISION_FLOOR = 0.98
-MIXED_SHARE_CEILING = 0.03
+MIXED_SHARE_CEILING = 0.05
 SEEN_ONCE_JOINED_CEILING = 0.03
 
 
