@@ -178,7 +178,8 @@ def box_row(args: argparse.Namespace, name: str, side: int, per_photo: dict, mis
                     "median_s_per_photo": round(statistics.median(times), 4),
                     "slowest_photo_s": round(max(times), 2)})
     row["missed"] = missed
-    row["per_photo"] = per_photo  # relative path -> [found, labelled, detections]
+    # relative path -> [found, labelled, detections], for the photos where something was missed or added
+    row["per_photo"] = {rel: v for rel, v in per_photo.items() if not v[0] == v[1] == v[2]}
     return row
 
 
