@@ -8,7 +8,8 @@ Usage:
 
 Runs the library's scan (real detection and embeddings, model Dlib unless --model) into a fresh
 database, or, with --db, re-clusters a copy of a database that already holds SOURCE's faces (the
-photos are not read again), so the people scored are what the current code makes of them. Scores
+photos are not read again; the copy's people are forgotten first), so the people scored are what the
+current code makes of them, as in a fresh scan. Scores
 end to end: a labelled face the detector missed counts as a person of its own. Reports BCubed and
 pairwise P/R/F1, NMI, people found vs true, the share of people seen once put with somebody, and the
 share of reported people holding more than one true person; then the baselines on the very same
@@ -110,6 +111,12 @@ def scan(source: Path, database: Path | None, model: str, work: Path) -> tuple[P
         with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as source, \
                 contextlib.closing(sqlite3.connect(target)) as copy:
             source.backup(copy)
+            # Forget who was who: re-clustering keeps an unedited face's person (identities.py), and the
+            # people scored must be what the current code makes of these faces, as a fresh scan would.
+            copy.execute("PRAGMA foreign_keys=ON")
+            copy.execute("UPDATE faces SET person_id = NULL, confirmed = 0")
+            copy.execute("DELETE FROM people")
+            copy.commit()
     library = Library(target, work / "people")
     started = time.perf_counter()
     result = library.scan(ScanOptions(roots=[root], model=model, recluster=True))

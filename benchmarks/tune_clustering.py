@@ -137,11 +137,32 @@ def describe(row: dict) -> str:
     return " | ".join(parts)
 
 
+def calibration_check(library: Prepared) -> dict:
+    """The link distance this library alone would be tuned to (highest BCubed F1 with precision >= 0.98,
+    group and attach in the default proportions) next to the one its calibration gives."""
+    from clusterfaces import calibration
+    from clusterfaces.clustering import DOUBT_RATIO, DOUBT_SIZE
+
+    extra = size_adjustment(len(library.vectors))
+    sweep = []
+    for link in np.round(np.arange(0.30, 0.4201, 0.01), 3):
+        scale = float(link) / library.calibration.median - extra
+        row = library.score(scale, scale * calibration.GROUP_SCALE / calibration.LINK_SCALE,
+                            scale * calibration.ATTACH_SCALE / calibration.LINK_SCALE, DOUBT_RATIO, DOUBT_SIZE)
+        sweep.append({"link_distance": float(link), "bcubed": row["bcubed"]})
+    precise = [r for r in sweep if r["bcubed"]["precision"] >= PRECISION] or sweep
+    best = max(precise, key=lambda r: r["bcubed"]["f1"])
+    return {"calibrated": asdict(library.calibration), "tuned_link_distance": best["link_distance"],
+            "tuned_f1": best["bcubed"]["f1"], "sweep": sweep}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", action="append", required=True, help="NAME=DATABASE:ROOT")
     parser.add_argument("--model", default="Dlib")
     parser.add_argument("--split", action="store_true", help="also tune on half of LFW's people, score the other")
+    parser.add_argument("--calibration-check", action="store_true",
+                        help="also tune the link distance on each library alone, next to its calibration")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tune_clustering.json")
     args = parser.parse_args()
     loaded = {}
@@ -155,10 +176,16 @@ def main() -> None:
         c = lib.calibration
         print(f"{lib.name}: {len(lib.vectors)} faces; calibration from {c.source} ({c.pairs}): link {c.link_distance}"
               f" group {c.group_distance} attach {c.attach_distance} (median {c.median}, sd {c.spread})")
+    report: dict = {}
+    if args.calibration_check:
+        report["calibration_check"] = {lib.name: calibration_check(lib) for lib in libraries}
+        for name, check in report["calibration_check"].items():
+            print(f"{name}: calibrated link {check['calibrated']['link_distance']}, tuned alone "
+                  f"{check['tuned_link_distance']} (BCubed F1 {check['tuned_f1']:.3f})")
     rows = search(libraries)
     for row in rows[:15]:
         print(describe(row))
-    report: dict = {"grid": GRID,
+    report |= {"grid": GRID,
                     "calibration": {lib.name: asdict(lib.calibration) for lib in libraries},
                     "best": rows[0], "rows": rows}
     lfw = next((name for name in loaded if name.startswith("lfw")), None)
