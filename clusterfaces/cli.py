@@ -101,6 +101,10 @@ def scan(
     forget_missing: Annotated[bool, typer.Option(help="Forget, with their faces and edits, the photos that are not "
                                                  "on disk now (else they are kept as missing until they are "
                                                  "back).")] = False,
+    dask: Annotated[str | None, typer.Option(help="Detect faces on a running Dask cluster (its scheduler's "
+                                             "address, e.g. tcp://scheduler:8786; workers see the photos at the "
+                                             "same paths), or 'local' for one on this machine of --workers "
+                                             "processes.", show_default=False)] = None,
 ) -> None:
     """Find faces in the photos, group them into people, and write one folder per person."""
     from clusterfaces.report import RichObserver, print_summary
@@ -122,6 +126,7 @@ def scan(
         offline=offline,
         recluster=recluster,
         forget_missing=forget_missing,
+        dask=dask,
     )
     library = Library(db, out)
     with RichObserver(console) as observer:

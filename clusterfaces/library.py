@@ -73,6 +73,7 @@ class ScanOptions:
     offline: bool = False
     recluster: bool = False
     forget_missing: bool = False  # forget the photos not on disk now (else they are kept as missing)
+    dask: str | None = None  # a Dask scheduler address (or "local"): detect on that cluster, not a local pool
 
     def check(self) -> None:
         """Refuse options out of range, before anything is recorded (one-line ClusterfacesError)."""
@@ -283,7 +284,8 @@ class Library:
         started = time.perf_counter()
         movable = vanished | {record.id for record in known.values() if record.missing_since is not None}
         stats = processing.process_photos(todo, store, embedder, settings, run_id, batch_size=options.batch_size,
-                                          workers=options.workers, observer=observer, known=known, movable=movable)
+                                          workers=options.workers, observer=observer, known=known, movable=movable,
+                                          dask=options.dask)
         result.seconds.update({k: v for k, v in stats.seconds.items() if v})
         result.seconds["processing (wall)"] = time.perf_counter() - started
         result.photos_processed = stats.photos

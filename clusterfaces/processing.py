@@ -156,13 +156,15 @@ def failure_key(settings: DetectionSettings) -> str:
 def process_photos(
     files: Iterable[FoundFile], store: Store, embedder: FaceEmbedder, settings: DetectionSettings,
     run_id: int, *, batch_size: int = 32, workers: int = 0, observer: ScanObserver = NullObserver(),
-    known: dict[str, PhotoRecord] | None = None, movable: Iterable[int] = (),
+    known: dict[str, PhotoRecord] | None = None, movable: Iterable[int] = (), dask: str | None = None,
 ) -> ProcessingStats:
     """Detect, embed and store every file; each batch is committed as soon as it is embedded.
 
     `known` holds what the database knew about each path; `movable` the ids of photos not where they
     were (missing, or not found by this scan): a file with the pixels of one of them is that photo,
     moved. An interrupted run keeps every committed batch, and the next scan picks up the rest.
+    With `dask` (a scheduler address, or "local") the files are analysed on that Dask cluster instead of
+    a local pool; embedding and commits stay here, the same either way.
     """
     files = list(files)
     known = known or {}
@@ -248,7 +250,13 @@ def process_photos(
         waiting.clear()
         waiting_faces = 0
 
-    for result in _analysed(needing_analysis(), settings, workers):
+    if dask is None:
+        results = _analysed(needing_analysis(), settings, workers)
+    else:
+        from clusterfaces import dask_scan  # imports Dask only when asked for
+
+        results = dask_scan.analysed(needing_analysis(), settings, dask, workers)
+    for result in results:
         for stage, seconds in result.seconds.items():
             stats.seconds[stage] += seconds
         stats.photos += 1
