@@ -39,6 +39,8 @@ def isolated_homes(tmp_path_factory: pytest.TempPathFactory) -> None:
     home = tmp_path_factory.mktemp("homes")
     os.environ["CLUSTERFACES_HOME"] = str(home / "clusterfaces")
     os.environ.setdefault("DEEPFACE_HOME", str(home / "deepface"))
+    # A command waits up to 10 minutes for another one's lock; tests that mean to wait say how long.
+    os.environ.setdefault("CLUSTERFACES_LOCK_WAIT", "1")
 
 
 # Who is in which of ../shared/photos, by one photo each (for tests that edit named people).
