@@ -50,7 +50,7 @@ def analysed(files: Iterable[tuple[FoundFile, str | None]], settings: DetectionS
         # Bounds memory here and on the cluster: at most this many photos' crops are out at once.
         backlog = 4 * max(sum(client.nthreads().values()), 1)
         remaining = iter(files)
-        running = as_completed()
+        running = as_completed(loop=client.loop)  # this client's, not a default one (there is none)
         files_by_key = {}
 
         def submit_more() -> None:
