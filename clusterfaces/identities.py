@@ -58,7 +58,8 @@ def people_from_clusters(vectors: np.ndarray, labels: np.ndarray, previous: np.n
       face pulls in the faces that were already its person's, never another person's.
     - A cluster that continues nobody but holds confirmed faces gives its new faces to the nearest of
       those people (their confirmed faces' centre); its faces of people continued elsewhere stay theirs.
-    - Any other cluster becomes a new person.
+    - Any other cluster becomes a new person: the part a re-clustering splits off an unconfirmed person
+      (two people once glued together) is a person of its own, so a better clustering can mend old mistakes.
     Returns person ids (0: nobody; negative: the n-th new person, -1 for the first) and the labels of
     the clusters that became new people.
     """
@@ -80,13 +81,14 @@ def people_from_clusters(vectors: np.ndarray, labels: np.ndarray, previous: np.n
         if person is not None:
             people[rest] = person
             continue
-        # Faces of a person that continues in another cluster stay theirs; the others are new here.
-        held = rest & np.isin(previous, list(continued)) & (previous > 0)
-        people[held] = previous[held]
-        rest &= ~held
-        if not rest.any():
-            continue
         if anchored:
+            # A confirmed face never pulls in another person's faces: faces of a person that continues in
+            # another cluster stay theirs, and only the rest go to the nearest confirmed person.
+            held = rest & np.isin(previous, list(continued)) & (previous > 0)
+            people[held] = previous[held]
+            rest &= ~held
+            if not rest.any():
+                continue
             persons = sorted(anchored)
             for anchor in persons:
                 if anchor not in centres:

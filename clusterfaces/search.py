@@ -11,14 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from clusterfaces.clustering import ATTACH_MARGIN, same_person_threshold
+from clusterfaces.calibration import Calibration, calibrate, from_threshold
+from clusterfaces.clustering import ATTACH_MARGIN, ClusterSettings
 from clusterfaces.errors import ClusterfacesError
 from clusterfaces.faces import l2_normalise
 from clusterfaces.images import DEFAULT_MAX_SIDE
 from clusterfaces.store import Store
 
 SAME, MAYBE, UNKNOWN = "same person", "maybe", "unknown"
-# "maybe" reaches this much farther than the model's same-person distance (Dlib: 0.40 -> 0.45). Measured
+# "maybe" reaches this much farther than the library's same-person distance (Dlib on faces/dev: the
+# calibrated 0.384 -> 0.432; DeepFace's fixed 0.40 -> 0.45, where this ratio was chosen). Measured
 # with benchmarks/search.py on ../shared/faces/dev, Dlib (README, "Who is this, where else, the same
 # person?"): of 20,705 same-person pairs 82.5 % lie below 0.40 and 96.2 % below 0.45, of 110,623
 # different-person pairs 0.14 % lie below 0.40, 2.2 % below 0.45 and 12.3 % below 0.50.
@@ -40,14 +42,18 @@ RANGE_FIRST = 256  # rows a quantised range query asks for first (then 4x as man
 WHO_FACES = 256  # nearest named faces a `who` query looks at to rank people by their nearest face
 
 
-def verdict_distances(model: str) -> tuple[float, float]:
+def verdict_distances(model: str, calibration: Calibration | None = None) -> tuple[float, float]:
     """(same below, maybe below): the distances under which two faces are the same person / maybe.
 
-    The one place the verdict thresholds come from: "same" is the clustering's same-person distance.
+    The one place the verdict thresholds come from: "same" is the distance at which the clustering joins
+    two single faces of this library (its calibrated link distance, clusterfaces.calibration: from the
+    library's own same-photo pairs), or, without a library, what the model's published threshold implies.
     """
-    same = same_person_threshold(model)
-    if same <= 0:
+    if calibration is None:
+        calibration = from_threshold(model)
+    if calibration is None or calibration.link_distance <= 0:
         raise ClusterfacesError(f"no same-person distance is known for the model {model}")
+    same = calibration.link_distance
     return same, round(same * MAYBE_RATIO, 3)
 
 
@@ -173,7 +179,12 @@ class SearchLibrary:
         self.photo_ids = faces.photo_ids
         self.vectors = l2_normalise(faces.embeddings).astype(np.float32)
         self.row_of = {face_id: row for row, face_id in enumerate(self.ids.tolist())}
-        self.bounds = verdict_distances(self.model)
+        # The distances the clustering of this library uses, from the faces it groups.
+        usable = ClusterSettings(**{key: value for key, value in settings.get("clustering", {}).items()
+                                    if key in ("min_face_size", "min_score")}).clusterable(faces.sizes,
+                                                                                            faces.scores)
+        self.bounds = verdict_distances(self.model, calibrate(self.vectors[usable], self.photo_ids[usable],
+                                                              self.model))
         self._index: FaceIndex | None = None
         self._named: tuple[np.ndarray, FaceIndex] | None = None
         self._centres: tuple[np.ndarray, np.ndarray] | None = None

@@ -88,10 +88,12 @@ def test_a_split_cluster_keeps_the_id_on_its_larger_part_and_noise_loses_unconfi
     labels = np.array([0, 0, 0, 0, 1, -1])
     confirmed = np.zeros(6, bool)
     people, new = people_from_clusters(vectors, labels, previous, confirmed)
-    assert people.tolist() == [10, 10, 10, 10, 10, 0]  # the part that holds 10's faces and is no one's: theirs
-    assert new == []
-    confirmed[5] = True
-    assert people_from_clusters(vectors, labels, previous, confirmed)[0][5] == 10  # confirmed noise stays
+    # Two people once glued together: the part split off is a person of its own, the larger keeps the id.
+    assert people.tolist() == [10, 10, 10, 10, -1, 0]
+    assert new == [1]
+    confirmed[4] = confirmed[5] = True
+    people, new = people_from_clusters(vectors, labels, previous, confirmed)
+    assert people.tolist() == [10] * 6 and new == []  # confirmed faces stay, wherever the clustering puts them
 
 
 def test_equal_overlaps_go_to_the_person_for_whom_they_are_everything():
