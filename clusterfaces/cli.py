@@ -79,12 +79,18 @@ def scan(
                                             max=BATCH_SIZE_RANGE[1])] = 32,
     workers: Annotated[int, typer.Option(help="Decode/detect worker processes (0: in the main process).",
                                          min=WORKERS_RANGE[0], max=WORKERS_RANGE[1])] = min(default_workers(), 64),
-    min_cluster_size: Annotated[int | None, typer.Option(help="HDBSCAN min_cluster_size \\[default: 2 below "
-                                                            "200 faces, 3 below 20,000, else 5].", min=2)] = None,
-    min_samples: Annotated[int, typer.Option(help="HDBSCAN min_samples.", min=1)] = 1,
-    cluster_selection: Annotated[str, typer.Option(help="HDBSCAN cluster_selection_method: eom or leaf.")] = "eom",
-    cluster_epsilon: Annotated[float, typer.Option(help="HDBSCAN cluster_selection_epsilon.", min=DISTANCE_RANGE[0],
-                                                   max=DISTANCE_RANGE[1])] = 0.0,
+    clustering: Annotated[str, typer.Option(help="How faces are grouped: linkage (average linkage with "
+                                            "distances calibrated on the library) or hdbscan (the former "
+                                            "method; the --min-samples and --cluster-* options apply to it "
+                                            "only).")] = "linkage",
+    min_cluster_size: Annotated[int | None, typer.Option(help="Smallest group reported as a person \\[default: 2; "
+                                                            "with hdbscan: 2 below 200 faces, 3 below 20,000, else "
+                                                            "5].", min=2)] = None,
+    min_samples: Annotated[int, typer.Option(help="HDBSCAN min_samples (--clustering hdbscan).", min=1)] = 1,
+    cluster_selection: Annotated[str, typer.Option(help="HDBSCAN cluster_selection_method, eom or leaf "
+                                                   "(--clustering hdbscan).")] = "eom",
+    cluster_epsilon: Annotated[float, typer.Option(help="HDBSCAN cluster_selection_epsilon (--clustering hdbscan).",
+                                                   min=DISTANCE_RANGE[0], max=DISTANCE_RANGE[1])] = 0.0,
     attach_distance: Annotated[float | None, typer.Option(help="Max distance at which a leftover face joins "
                                                              "the nearest person (0: off) \\[default: per model].",
                                                              min=DISTANCE_RANGE[0], max=DISTANCE_RANGE[1])] = None,
@@ -117,6 +123,8 @@ def scan(
         batch_size=batch_size,
         workers=workers,
         clustering=ClusterSettings(
+            algorithm={"linkage": "auto", "hdbscan": "hdbscan"}[
+                _choice(clustering, ("linkage", "hdbscan"), "--clustering") or "linkage"],
             min_cluster_size=min_cluster_size, min_samples=min_samples,
             selection_method=_choice(cluster_selection, ("eom", "leaf"), "--cluster-selection") or "eom",
             selection_epsilon=cluster_epsilon, attach_distance=attach_distance,
