@@ -16,6 +16,8 @@ from clusterfaces.evaluation import bcubed, load_labels, pairwise, true_identity
 from clusterfaces.library import Library, ScanOptions
 from clusterfaces.store import Store
 
+pytestmark = pytest.mark.slow  # composes and scans 373 photos: minutes
+
 BCUBED_F1_FLOOR = 0.95
 PAIRWISE_PRECISION_FLOOR = 0.98
 DETECTION_RECALL_FLOOR = 0.90
