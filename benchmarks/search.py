@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.speed import synthetic_faces  # noqa: E402
 from clusterfaces import search  # noqa: E402
-from clusterfaces.search import FaceIndex, Person, QueryFace, SearchLibrary, who  # noqa: E402
+from clusterfaces.face_index import FaceIndex  # noqa: E402
+from clusterfaces.search import Person, QueryFace, SearchLibrary, who  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 QUERIES = 50

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clusterfaces.clustering import attach_leftovers
+from clusterfaces.cluster_centres import attach_leftovers
 from clusterfaces.store import Store
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from clusterfaces.calibration import Calibration, calibrate, from_threshold
-from clusterfaces.clustering import ATTACH_MARGIN, ClusterSettings
+from clusterfaces.cluster_centres import ATTACH_MARGIN
+from clusterfaces.clustering import ClusterSettings
 from clusterfaces.errors import ClusterfacesError
+from clusterfaces.face_index import FaceIndex, unit_distances
 from clusterfaces.faces import l2_normalise
 from clusterfaces.images import DEFAULT_MAX_SIDE
 from clusterfaces.store import Store
@@ -33,16 +34,10 @@ WHO_MARGIN = ATTACH_MARGIN
 # accurate as the distance to their nearest face (top-1 100 % both, open-set ROC AUC 0.9987 vs 0.9985), does
 # not drift closer to strangers as a person gains faces, and costs one vector per person.
 WHO_METHOD = "centre"
-# Up to this many faces the search is exact (faiss flat inner product); above, an 8-bit scalar-quantised
-# scan picks candidates (a quarter of the memory traffic) and their exact distances are recomputed.
-EXACT_LIMIT = 200_000
-RERANK_EXTRA = 64  # candidates beyond k that the quantised scan hands to the exact re-ranking
-RANGE_SLACK = 0.02  # a quantised range query goes on until its farthest row is this much out of reach
-RANGE_FIRST = 256  # rows a quantised range query asks for first (then 4x as many, while all are within reach)
 WHO_FACES = 256  # nearest named faces a `who` query looks at to rank people by their nearest face
 
 
-def verdict_distances(model: str, calibration: Calibration | None = None) -> tuple[float, float]:
+def verdictunit_distances(model: str, calibration: Calibration | None = None) -> tuple[float, float]:
     """(same below, maybe below): the distances under which two faces are the same person / maybe.
 
     The one place the verdict thresholds come from: "same" is the distance at which the clustering joins
@@ -61,86 +56,6 @@ def verdict(distance: float, bounds: tuple[float, float]) -> str:
     """same person / maybe / unknown for a distance between two L2-normalised embeddings."""
     same, maybe = bounds
     return SAME if distance < same else MAYBE if distance < maybe else UNKNOWN
-
-
-def _distances(inner: np.ndarray) -> np.ndarray:
-    """Euclidean distances between unit vectors from their inner products."""
-    return np.sqrt(np.clip(2.0 - 2.0 * inner, 0.0, None)).astype(np.float32)
-
-
-class FaceIndex:
-    """Nearest neighbours among unit vectors: exact up to EXACT_LIMIT rows, above that an 8-bit quantised
-    scan for candidates whose exact distances are recomputed. Built in memory from the database's vectors:
-    it is never stored, so it cannot go stale."""
-
-    threads = 1  # one query scans memory once: more threads only contend with the rest of the machine
-
-    def __init__(self, vectors: np.ndarray) -> None:
-        import faiss
-
-        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        count, dim = self.vectors.shape
-        self.exact = count <= EXACT_LIMIT
-        if self.exact:
-            self._index = faiss.IndexFlatIP(max(dim, 1))
-        else:
-            self._index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-            sample = self.vectors[np.random.default_rng(0).choice(count, min(count, 100_000), replace=False)]
-            self._index.train(sample)
-        if count:
-            self._index.add(self.vectors)
-
-    def __len__(self) -> int:
-        return len(self.vectors)
-
-    def nearest(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k nearest rows to one unit query vector: (distances, rows), nearest first."""
-        k = min(k, len(self))
-        if k <= 0:
-            return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        wanted = k if self.exact else min(len(self), k + RERANK_EXTRA)
-        with self._threads():
-            _, rows = self._index.search(query, wanted)
-        rows = rows[0][rows[0] >= 0]
-        return self._ranked(query[0], rows, k)
-
-    def within(self, query: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-        """Every row closer than radius to one unit query vector: (distances, rows), nearest first."""
-        if not len(self):
-            return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        if self.exact:
-            with self._threads():
-                _, _, rows = self._index.range_search(query, float(1.0 - radius * radius / 2.0))
-            distances, rows = self._ranked(query[0], rows.astype(np.int64), len(rows))
-        else:
-            # The quantised index's range search visits rows one by one (1.5 s at 1M x 128): ask for more
-            # nearest rows until the farthest is clearly out of reach.
-            wanted = RANGE_FIRST
-            while True:
-                distances, rows = self.nearest(query[0], wanted)
-                if len(rows) < wanted or distances[-1] >= radius + RANGE_SLACK:
-                    break
-                wanted *= 4
-        keep = distances < radius
-        return distances[keep], rows[keep]
-
-    @contextlib.contextmanager
-    def _threads(self) -> Iterator[None]:
-        import faiss
-
-        before = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(self.threads)
-        try:
-            yield
-        finally:
-            faiss.omp_set_num_threads(before)
-
-    def _ranked(self, query: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        distances = _distances(self.vectors[rows] @ query)
-        order = np.argsort(distances, kind="stable")[:k]
-        return distances[order], rows[order]
 
 
 @dataclass(frozen=True)
@@ -183,7 +98,7 @@ class SearchLibrary:
         usable = ClusterSettings(**{key: value for key, value in settings.get("clustering", {}).items()
                                     if key in ("min_face_size", "min_score")}).clusterable(faces.sizes,
                                                                                             faces.scores)
-        self.bounds = verdict_distances(self.model, calibrate(self.vectors[usable], self.photo_ids[usable],
+        self.bounds = verdictunit_distances(self.model, calibrate(self.vectors[usable], self.photo_ids[usable],
                                                               self.model))
         self._index: FaceIndex | None = None
         self._named: tuple[np.ndarray, FaceIndex] | None = None
@@ -384,7 +299,7 @@ def who(library: SearchLibrary, face: QueryFace, people: int = 3, method: str = 
     unnamed = None  # the nearest unnamed person within the same-person distance, if any
     if method == "centre":
         ids, centres, named = library.person_centres()
-        distances = _distances(centres @ face.vector) if len(ids) else np.zeros(0, np.float32)
+        distances = unit_distances(centres @ face.vector) if len(ids) else np.zeros(0, np.float32)
         order = np.argsort(distances, kind="stable")
         ranked = [(int(ids[i]), float(distances[i]), None) for i in order[named[order]][:max(people, 2)]]
         others = order[~named[order]][:1]
@@ -453,7 +368,7 @@ def find(library: SearchLibrary, query: np.ndarray, label: str, *, limit: int | 
     distances, rows = library.within(query, library.bounds[1])
     if always_rows is not None and len(always_rows):
         extra = np.setdiff1d(always_rows, rows)
-        distances = np.concatenate([distances, _distances(library.vectors[extra] @ query)])
+        distances = np.concatenate([distances, unit_distances(library.vectors[extra] @ query)])
         rows = np.concatenate([rows, extra])
         order = np.argsort(distances, kind="stable")
         distances, rows = distances[order], rows[order]
@@ -520,6 +435,6 @@ class SameAnswer:
 def same(library: SearchLibrary, first: tuple[str, np.ndarray], second: tuple[str, np.ndarray],
          notes: Sequence[str] = ()) -> SameAnswer:
     """Distance, thresholds and verdict for two (label, unit vector) faces."""
-    distance = float(_distances(np.array([first[1] @ second[1]]))[0])
+    distance = float(unit_distances(np.array([first[1] @ second[1]]))[0])
     return SameAnswer(first[0], second[0], round(distance, 4), *library.bounds, verdict(distance, library.bounds),
                       list(notes))

@@ -3,13 +3,11 @@
 import numpy as np
 import pytest
 
+from clusterfaces.cluster_centres import attach_leftovers, merge_close_clusters, order_by_size
 from clusterfaces.clustering import (
     ClusterSettings,
     adaptive_min_cluster_size,
-    attach_leftovers,
     cluster_embeddings,
-    merge_close_clusters,
-    order_by_size,
     same_person_threshold,
 )
 from clusterfaces.faces import l2_normalise
@@ -148,14 +146,14 @@ def test_graph_hdbscan_handles_duplicates_and_disconnected_pieces():
 def test_merge_is_average_linkage_within_groups_of_close_centres():
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    from clusterfaces.clustering import _centres
+    from clusterfaces.cluster_centres import centres_of
 
     rng = np.random.default_rng(3)
     vectors = l2_normalise(rng.normal(size=(400, 8)))
     labels = rng.integers(0, 120, 400)
     merged = merge_close_clusters(vectors, labels, max_distance=0.6)
     clusters = np.unique(labels)
-    reference = fcluster(linkage(_centres(vectors, labels, clusters), method="average"), t=0.6, criterion="distance")
+    reference = fcluster(linkage(centres_of(vectors, labels, clusters), method="average"), t=0.6, criterion="distance")
     ours = {int(c): int(m) for c, m in zip(labels, merged)}
     # The same partition of clusters as plain average linkage over all centres.
     pairs = [(i, j) for i in range(len(clusters)) for j in range(i + 1, len(clusters))]
@@ -184,7 +182,7 @@ def test_graph_index_path_finds_the_people(monkeypatch):
 
 
 def test_a_face_hanging_off_the_wrong_person_is_detached_and_attached_to_its_own():
-    from clusterfaces.clustering import detach_strays
+    from clusterfaces.cluster_centres import detach_strays
 
     vectors, truth = _with_strangers([20, 20], strangers=0)
     labels = truth.copy()

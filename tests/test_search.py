@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from clusterfaces import search
+from clusterfaces import face_index, search
 from clusterfaces.cli import app
 from clusterfaces.evaluation import load_labels
+from clusterfaces.face_index import FaceIndex
 from clusterfaces.library import Library, ScanOptions
 
 LEFT_OUT = {"barack_obama": "2009-whitehouse/obama2.jpg", "joe_biden": "2009-whitehouse/biden2.jpg"}
@@ -200,9 +201,9 @@ def test_quantised_index_finds_what_exact_search_finds(monkeypatch):
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     queries = vectors[:20] + rng.normal(scale=0.02, size=(20, 128)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    exact = search.FaceIndex(vectors)
-    monkeypatch.setattr(search, "EXACT_LIMIT", 1000)
-    quantised = search.FaceIndex(vectors)
+    exact = FaceIndex(vectors)
+    monkeypatch.setattr(face_index, "EXACT_LIMIT", 1000)
+    quantised = FaceIndex(vectors)
     assert exact.exact and not quantised.exact
     for query in queries:
         truth = np.sqrt(np.clip(2 - 2 * vectors @ query, 0, None))
