@@ -119,7 +119,7 @@ def approximate_rank_order(vectors: np.ndarray, thresholds: Iterable[float],
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from clusterfaces.knn_hdbscan import knn_graph
+    from clusterfaces.people.knn_hdbscan import knn_graph
 
     count = len(vectors)
     k = min(k, count - 1)

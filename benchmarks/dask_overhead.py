@@ -25,7 +25,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def library_folder(source: Path, work: Path, per_identity: int) -> Path:
-    from clusterfaces.demo import DemoSettings, build_demo_library
+    from clusterfaces.outputs.demo import DemoSettings, build_demo_library
 
     if (source / "labels.json").is_file():
         return source
@@ -35,7 +35,7 @@ def library_folder(source: Path, work: Path, per_identity: int) -> Path:
 
 
 def one_scan(root: Path, work: Path, dask: str | None) -> dict:
-    from clusterfaces.library import Library, ScanOptions
+    from clusterfaces.library.core import Library, ScanOptions
 
     base = Path(tempfile.mkdtemp(dir=work))
     start = time.perf_counter()

@@ -4,7 +4,7 @@ Usage: python benchmarks/detectors.py DATA [--detectors dlib mtcnn dlib-cnn blaz
            [--sample 600 --seed 0] [--bystanders] [--embeddings] [--pad 3] [--from-db LIBRARY.db] [--out FILE]
 Writes benchmarks/results/detectors.json (or --out) and prints a table.
 
-Where labels.json gives each face's box ("faces": lfw-dev, libraries built by clusterfaces.demo), a
+Where labels.json gives each face's box ("faces": lfw-dev, libraries built by clusterfaces.outputs.demo), a
 labelled face is found when one detection overlaps it with IoU >= 0.3 (one detection per face), and
 every detection matching no labelled face is a false face, unless --bystanders says the photos hold
 unlabelled faces (lfw-dev): then detections per photo are reported instead. Without boxes (photos/),
@@ -33,10 +33,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from clusterfaces.detectors import OFFLINE_DETECTORS, build_detector
-from clusterfaces.evaluation import box_overlap
-from clusterfaces.faces import FaceDetector
 from clusterfaces.images import DecodedImage, decode_image
+from clusterfaces.people.evaluation import box_overlap
+from clusterfaces.scan.detectors import OFFLINE_DETECTORS, build_detector
+from clusterfaces.scan.faces import FaceDetector
 
 MATCH_IOU = 0.3
 
@@ -109,7 +109,7 @@ def run_boxes(args: argparse.Namespace, labels: dict, photos: list[str]) -> list
     embedder = None
     embedded: dict[tuple[str, int], dict[str, tuple[str, np.ndarray]]] = {}
     if args.embeddings:
-        from clusterfaces.faces import FaceEmbedder
+        from clusterfaces.scan.faces import FaceEmbedder
 
         embedder = FaceEmbedder("Dlib")
     for name in args.detectors:

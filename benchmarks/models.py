@@ -37,11 +37,11 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.metrics import roc_auc_score
 
-from clusterfaces import facenet_casia
-from clusterfaces.demo import build_demo_library
-from clusterfaces.evaluation import bcubed, load_labels, pairwise, true_identity
-from clusterfaces.faces import FaceDetector, FaceEmbedder, l2_normalise
 from clusterfaces.images import decode_image
+from clusterfaces.outputs.demo import build_demo_library
+from clusterfaces.people.evaluation import bcubed, load_labels, pairwise, true_identity
+from clusterfaces.scan import facenet_casia
+from clusterfaces.scan.faces import FaceDetector, FaceEmbedder, l2_normalise
 
 BATCH = 32
 THRESHOLDS = np.round(np.arange(0.20, 1.41, 0.02), 2)

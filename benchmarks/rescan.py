@@ -19,8 +19,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from clusterfaces.crawl import content_hash, crawl
-from clusterfaces.library import Library, ScanOptions
+from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces.scan.crawl import content_hash, crawl
 from clusterfaces.store import Store
 
 TINY_JPEG_HEADER = b"\xff\xd8\xff\xe0" + b"\x00" * 60

@@ -10,7 +10,7 @@ the range query `find` makes (median and 95th percentile of 50 queries near stor
 search (faiss flat, and numpy) and its recall; with 1 and 2 faiss threads. Also the cost of loading the
 faces from SQLite (`--load-sizes`).
 
-accuracy: identity sub-folders are composed into photos (clusterfaces.demo, which records each face's box),
+accuracy: identity sub-folders are composed into photos (clusterfaces.outputs.demo, which records each face's box),
 scanned with the real pipeline, and each labelled face is split: half the faces of every identity (every
 other face, by face id) are named, `who` is asked about the other half. Reports top-1 accuracy, the share
 named wrongly (another person with verdict "same person"), the verdict mix, and open-set answers: each
@@ -37,9 +37,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.speed import synthetic_faces  # noqa: E402
-from clusterfaces import search  # noqa: E402
-from clusterfaces.face_index import FaceIndex  # noqa: E402
-from clusterfaces.search import Person, QueryFace, SearchLibrary, who  # noqa: E402
+from clusterfaces.people import search  # noqa: E402
+from clusterfaces.people.face_index import FaceIndex  # noqa: E402
+from clusterfaces.people.search import Person, QueryFace, SearchLibrary, who  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 QUERIES = 50
@@ -176,9 +176,9 @@ def _load_cost(size: int, dim: int) -> dict:
 
 
 def accuracy(args: argparse.Namespace) -> None:
-    from clusterfaces.demo import build_demo_library
-    from clusterfaces.evaluation import labelled_faces, load_labels
-    from clusterfaces.library import Library, ScanOptions
+    from clusterfaces.library.core import Library, ScanOptions
+    from clusterfaces.outputs.demo import build_demo_library
+    from clusterfaces.people.evaluation import labelled_faces, load_labels
 
     source = Path(os.path.abspath(args.source))
     work = args.work or Path(tempfile.mkdtemp(prefix="cf-search-acc-"))

@@ -48,7 +48,7 @@ def _table(title: str, rows: list[dict]) -> None:
 
 
 def photos_in(folder: Path) -> list[Path]:
-    from clusterfaces.crawl import FoundFile, crawl
+    from clusterfaces.scan.crawl import FoundFile, crawl
 
     return [item.path for item in crawl([folder]) if isinstance(item, FoundFile)]
 
@@ -75,8 +75,8 @@ def scan_in_subprocess(folder: Path, model: str, detector: str, workers: int, ma
     work = Path(tempfile.mkdtemp(prefix="cf-speed-"))
     code = (
         "import json, os, resource, subprocess, sys, threading, time; from pathlib import Path\n"
-        "from clusterfaces.library import Library, ScanOptions\n"
-        "from clusterfaces.faces import FaceEmbedder, FaceDetector\n"
+        "from clusterfaces.library.core import Library, ScanOptions\n"
+        "from clusterfaces.scan.faces import FaceEmbedder, FaceDetector\n"
         f"FaceEmbedder({model!r}); FaceDetector({detector!r}, {model!r})  # loading is not scanning\n"
         # Workers' peak RSS, sampled: RUSAGE_CHILDREN would also count helpers forked from this big
         # process (a forked child's high-water mark starts at its parent's size).
@@ -115,7 +115,7 @@ def untrained_facenet_home() -> Path:
     os.environ["DEEPFACE_HOME"] = str(home)  # children (scan, workers) inherit it
     from deepface.models.facial_recognition.tf.Facenet import InceptionResNetV1
 
-    from clusterfaces.weights import stage_shipped_dlib_weights, weights_dir
+    from clusterfaces.scan.weights import stage_shipped_dlib_weights, weights_dir
 
     weights_dir().mkdir(parents=True, exist_ok=True)
     import h5py
@@ -166,8 +166,8 @@ def pipeline(args: argparse.Namespace) -> None:
 
 
 def embed(args: argparse.Namespace) -> None:
-    from clusterfaces.faces import FaceDetector, FaceEmbedder
     from clusterfaces.images import DEFAULT_MAX_SIDE, decode_image
+    from clusterfaces.scan.faces import FaceDetector, FaceEmbedder
 
     detector = FaceDetector(args.detector, args.model)
     crops = [face.crop for photo in photos_in(args.folder) for face in
@@ -204,7 +204,7 @@ def embed(args: argparse.Namespace) -> None:
 def synthetic_faces(size: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors shaped like face embeddings: people with ~40 faces each (pairwise distance ~0.35,
     people ~0.85 apart, as Dlib's are) and 20 % one-off strangers. Returns (vectors, person or -1)."""
-    from clusterfaces.faces import l2_normalise
+    from clusterfaces.scan.faces import l2_normalise
 
     rng = np.random.default_rng(seed)
     strangers = size // 5
@@ -223,7 +223,7 @@ def synthetic_faces(size: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.
 def _cluster_child(size: int, dim: int, algorithm: str) -> None:
     from sklearn.metrics import adjusted_rand_score
 
-    from clusterfaces.clustering import ClusterSettings, cluster_embeddings
+    from clusterfaces.people.clustering import ClusterSettings, cluster_embeddings
 
     vectors, truth = synthetic_faces(size, dim)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

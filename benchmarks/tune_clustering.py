@@ -31,8 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clusterfaces.calibration import calibrate, size_adjustment  # noqa: E402
-from clusterfaces.clustering import (  # noqa: E402
+from clusterfaces.people.calibration import calibrate, size_adjustment  # noqa: E402
+from clusterfaces.people.clustering import (  # noqa: E402
     ATTACH_MIN_SIZE,
     GROWTH,
     LARGE_MERGE_OF_LINK,
@@ -42,11 +42,11 @@ from clusterfaces.clustering import (  # noqa: E402
     merge_large_groups,
     split_doubtful_groups,
 )
-from clusterfaces.evaluation import ScoredLibrary, load_labels, quality, scored_library  # noqa: E402
-from clusterfaces.knn_hdbscan import knn_graph  # noqa: E402
+from clusterfaces.people.evaluation import ScoredLibrary, load_labels, quality, scored_library  # noqa: E402
+from clusterfaces.people.knn_hdbscan import knn_graph  # noqa: E402
 
 # Distances are tuned as the pipeline sets them: fractions of each library's median different-person
-# distance (clusterfaces.calibration: its same-photo pairs, else what Dlib's threshold implies), plus the
+# distance (clusterfaces.people.calibration: its same-photo pairs, else what Dlib's threshold implies), plus the
 # library-size adjustment.
 GRID = {
     "link_scale": (0.61, 0.625, 0.64, 0.655, 0.67, 0.685),
@@ -77,7 +77,7 @@ class Prepared:
     """One library's usable faces with its k-NN graph, computed once for the whole grid."""
 
     def __init__(self, name: str, library: ScoredLibrary) -> None:
-        from clusterfaces.clustering import LINK_NEIGHBOURS
+        from clusterfaces.people.clustering import LINK_NEIGHBOURS
 
         self.name, self.library = name, library
         self.usable = np.flatnonzero(library.usable)
@@ -140,8 +140,8 @@ def describe(row: dict) -> str:
 def calibration_check(library: Prepared) -> dict:
     """The link distance this library alone would be tuned to (highest BCubed F1 with precision >= 0.98,
     group and attach in the default proportions) next to the one its calibration gives."""
-    from clusterfaces import calibration
-    from clusterfaces.clustering import DOUBT_RATIO, DOUBT_SIZE
+    from clusterfaces.people import calibration
+    from clusterfaces.people.clustering import DOUBT_RATIO, DOUBT_SIZE
 
     extra = size_adjustment(len(library.vectors))
     sweep = []

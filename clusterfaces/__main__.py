@@ -1,3 +1,3 @@
-from clusterfaces.cli import run
+from clusterfaces.cli.main import run
 
 run()

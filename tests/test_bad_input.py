@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from clusterfaces.errors import ClusterfacesError, OutputError
-from clusterfaces.library import Library, ScanOptions
+from clusterfaces.library.core import Library, ScanOptions
 from clusterfaces.store import Store
 
 # EXIF orientation -> the transpose that turns the upright photo into the stored pixels (the inverse
@@ -458,7 +458,7 @@ def test_a_worker_killed_mid_scan_costs_no_photo(kills, face_photo, tmp_path):
 def cli(*args, env: dict | None = None):
     from typer.testing import CliRunner
 
-    from clusterfaces.cli import app
+    from clusterfaces.cli.main import app
 
     with pytest.MonkeyPatch.context() as patch:
         for key, value in (env or {}).items():
@@ -741,7 +741,7 @@ def test_an_edit_during_a_scan_waits_for_it_with_a_message(scan_holding_the_lock
 def test_a_scan_waits_for_an_edit_with_a_message(small_library, tmp_path):
     import threading
 
-    from clusterfaces.locking import database_lock
+    from clusterfaces.store.locking import database_lock
 
     source, photos, _ = small_library
     database = copy_db(source, tmp_path)
@@ -779,8 +779,8 @@ def test_an_edit_gives_up_after_the_wait_and_changes_nothing(scan_holding_the_lo
 def test_a_naming_session_at_its_prompt_does_not_block_a_scan(small_library, tmp_path):
     from rich.console import Console
 
-    from clusterfaces.locking import database_lock
-    from clusterfaces.naming import NamingSession
+    from clusterfaces.cli.naming import NamingSession
+    from clusterfaces.store.locking import database_lock
 
     source, _, person = small_library
     database = copy_db(source, tmp_path)
@@ -919,7 +919,7 @@ def test_kill_9_of_a_scan_takes_its_workers_with_it(face_photo, tmp_path):
     import time
 
     brightness_variants(face_photo, tmp_path / "photos", 40)
-    code = ("import sys; from pathlib import Path; from clusterfaces.library import Library, ScanOptions; "
+    code = ("import sys; from pathlib import Path; from clusterfaces.library.core import Library, ScanOptions; "
             "Library(Path(sys.argv[1]), Path(sys.argv[2])).scan(ScanOptions(roots=[Path(sys.argv[3])], "
             "model='Dlib', workers=2))")
     scan = subprocess.Popen([sys.executable, "-c", code, tmp_path / "library.db", tmp_path / "people",

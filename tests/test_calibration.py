@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from clusterfaces.calibration import (
+from clusterfaces.people.calibration import (
     LINK_SCALE,
     MEDIAN_PER_THRESHOLD,
     MIN_PAIRS,
@@ -13,8 +13,8 @@ from clusterfaces.calibration import (
     same_photo_distances,
     size_adjustment,
 )
-from clusterfaces.clustering import ClusterSettings, cluster_embeddings, same_person_threshold
-from clusterfaces.faces import l2_normalise
+from clusterfaces.people.clustering import ClusterSettings, cluster_embeddings, same_person_threshold
+from clusterfaces.scan.faces import l2_normalise
 
 
 def library(people=60, faces=6, dim=64, spread=0.2, separation=0.5, group_photos=80, seed=0):
@@ -67,7 +67,7 @@ def test_a_model_without_a_published_threshold_just_works():
     vectors, identity, photo = library()
     assert same_person_threshold("SomeNewModel") == 0
     labels = cluster_embeddings(vectors, ClusterSettings(), "SomeNewModel", photo)
-    from clusterfaces.evaluation import bcubed
+    from clusterfaces.people.evaluation import bcubed
 
     scores = bcubed(identity.tolist(), labels.tolist())
     # Generated identities are sometimes closer than real ones: a person or two may be glued, no more.

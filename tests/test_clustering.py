@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from clusterfaces.cluster_centres import attach_leftovers, merge_close_clusters, order_by_size
-from clusterfaces.clustering import (
+from clusterfaces.people.cluster_centres import attach_leftovers, merge_close_clusters, order_by_size
+from clusterfaces.people.clustering import (
     ClusterSettings,
     adaptive_min_cluster_size,
     cluster_embeddings,
     same_person_threshold,
 )
-from clusterfaces.faces import l2_normalise
+from clusterfaces.scan.faces import l2_normalise
 
 
 def people(counts, spread=0.05, dim=128, seed=0):
@@ -70,14 +70,14 @@ def test_settings_resolve_from_library_size_and_model():
     assert resolved.min_cluster_size == 2
     assert resolved.attach_distance == pytest.approx(0.95 * 0.40)
     assert resolved.merge_distance == pytest.approx(0.75 * 0.40)
-    from clusterfaces.calibration import from_threshold
+    from clusterfaces.people.calibration import from_threshold
 
     linkage = ClusterSettings().resolved(50000, "Dlib")  # without a calibration: what the model's threshold implies
     assert linkage.min_cluster_size == 2
     assert linkage.link_distance == from_threshold("Dlib", 50000).link_distance
     assert linkage.group_distance == from_threshold("Dlib", 50000).group_distance
     assert 0.25 < linkage.link_distance < linkage.group_distance < 0.40
-    from clusterfaces.calibration import Calibration
+    from clusterfaces.people.calibration import Calibration
 
     measured = Calibration(0.3, 0.35, 0.31, "same-photo pairs", 500, 0.52, 0.07)
     calibrated = ClusterSettings().resolved(100, "Dlib", measured)
@@ -90,7 +90,7 @@ def test_settings_resolve_from_library_size_and_model():
 
 
 def test_a_person_appears_once_per_photo():
-    from clusterfaces.identities import one_face_per_photo
+    from clusterfaces.people.identities import one_face_per_photo
 
     centre = l2_normalise(np.eye(4)[:1])
     vectors = l2_normalise(np.vstack([centre, centre + 0.01, centre + 0.3 * np.eye(4)[1], centre + 0.2]))
@@ -130,7 +130,7 @@ def test_graph_hdbscan_finds_the_same_people_as_exact_hdbscan():
 
 
 def test_graph_hdbscan_handles_duplicates_and_disconnected_pieces():
-    from clusterfaces.knn_hdbscan import knn_graph, knn_hdbscan
+    from clusterfaces.people.knn_hdbscan import knn_graph, knn_hdbscan
 
     vectors, truth = _with_strangers([30, 30, 30], strangers=0)
     vectors = np.vstack([vectors, vectors[:5]])  # exact duplicates: distance 0 must still be an edge
@@ -146,7 +146,7 @@ def test_graph_hdbscan_handles_duplicates_and_disconnected_pieces():
 def test_merge_is_average_linkage_within_groups_of_close_centres():
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    from clusterfaces.cluster_centres import centres_of
+    from clusterfaces.people.cluster_centres import centres_of
 
     rng = np.random.default_rng(3)
     vectors = l2_normalise(rng.normal(size=(400, 8)))
@@ -165,7 +165,7 @@ def test_graph_index_path_finds_the_people(monkeypatch):
     """The large-library path (HNSW graph index) on a small case, by lowering the size at which it starts."""
     from sklearn.metrics import adjusted_rand_score
 
-    from clusterfaces import knn_hdbscan
+    from clusterfaces.people import knn_hdbscan
 
     monkeypatch.setattr(knn_hdbscan, "EXACT_SEARCH_LIMIT", 10)
     vectors, truth = _with_strangers([50, 40, 30, 20, 10], strangers=30)
@@ -182,7 +182,7 @@ def test_graph_index_path_finds_the_people(monkeypatch):
 
 
 def test_a_face_hanging_off_the_wrong_person_is_detached_and_attached_to_its_own():
-    from clusterfaces.cluster_centres import detach_strays
+    from clusterfaces.people.cluster_centres import detach_strays
 
     vectors, truth = _with_strangers([20, 20], strangers=0)
     labels = truth.copy()
@@ -208,8 +208,8 @@ def test_two_faces_of_one_photo_are_never_one_person():
 
 
 def test_large_groups_join_farther_than_single_faces():
-    from clusterfaces.clustering import linkage_clusters, merge_large_groups
-    from clusterfaces.knn_hdbscan import knn_graph
+    from clusterfaces.people.clustering import linkage_clusters, merge_large_groups
+    from clusterfaces.people.knn_hdbscan import knn_graph
 
     rng = np.random.default_rng(1)
     dim = 128
@@ -236,7 +236,7 @@ def test_large_groups_join_farther_than_single_faces():
 
 
 def test_a_pair_in_a_crowd_of_look_alikes_is_taken_apart():
-    from clusterfaces.clustering import split_doubtful_groups
+    from clusterfaces.people.clustering import split_doubtful_groups
 
     rng = np.random.default_rng(2)
     dim = 64
@@ -258,7 +258,7 @@ def test_a_pair_in_a_crowd_of_look_alikes_is_taken_apart():
 def test_a_component_too_large_for_exact_linkage_is_linked_in_pieces(monkeypatch):
     from sklearn.metrics import adjusted_rand_score
 
-    from clusterfaces import clustering
+    from clusterfaces.people import clustering
 
     vectors, truth = _with_strangers([60, 40, 25, 25, 12, 8, 5, 3], strangers=40, noise=0.18)
     exact = cluster_embeddings(vectors, ClusterSettings(), "Dlib")
@@ -270,7 +270,7 @@ def test_a_component_too_large_for_exact_linkage_is_linked_in_pieces(monkeypatch
 
 
 def test_min_cluster_size_drops_smaller_groups():
-    from clusterfaces.clustering import drop_small
+    from clusterfaces.people.clustering import drop_small
 
     labels = np.array([0, 0, 0, 1, 1, -1, 2, 2, 2, 2])
     assert drop_small(labels, 3).tolist() == [0, 0, 0, -1, -1, -1, 2, 2, 2, 2]

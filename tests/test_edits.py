@@ -9,11 +9,11 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from clusterfaces import edits
-from clusterfaces.cli import app
+from clusterfaces.cli.main import app
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.folders import MAX_BYTES, MAX_CHARS
-from clusterfaces.library import Library, ScanOptions
+from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces.outputs.folders import MAX_BYTES, MAX_CHARS
+from clusterfaces.people import edits
 from clusterfaces.store import Store
 
 

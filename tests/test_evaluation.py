@@ -1,4 +1,4 @@
-from clusterfaces.evaluation import bcubed, pairwise, true_identity
+from clusterfaces.people.evaluation import bcubed, pairwise, true_identity
 
 
 def test_perfect_clustering_scores_one():
@@ -33,7 +33,7 @@ def test_identity_by_box_overlap_or_single_person(tmp_path):
 
 
 def test_labelled_boxes_go_to_one_face_each_and_missed_faces_are_listed(tmp_path):
-    from clusterfaces.evaluation import match_labelled_faces
+    from clusterfaces.people.evaluation import match_labelled_faces
 
     labels = {"photos": {"a/1.jpg": ["x"], "a/2.jpg": ["y"], "b/3.jpg": ["z"], "b/4.jpg": ["w"], "g.jpg": ["x", "y"]},
               "faces": {"a/1.jpg": [{"identity": "x", "box": [10, 10, 50, 50]}],
@@ -47,7 +47,7 @@ def test_labelled_boxes_go_to_one_face_each_and_missed_faces_are_listed(tmp_path
 
 
 def test_quality_counts_strangers_put_with_somebody_and_mixed_people():
-    from clusterfaces.evaluation import quality
+    from clusterfaces.people.evaluation import quality
 
     truth = ["a", "a", "b", "c", None, "d", "e"]  # b, c, d, e seen once; None: a bystander
     labels = [0, 0, 0, 1, 1, 2, -1]  # b joins a's person; c put with the bystander; d alone in a group

@@ -18,11 +18,11 @@ import pytest
 from conftest import copy_database, restore_photos
 from typer.testing import CliRunner
 
-from clusterfaces import edits
-from clusterfaces.cli import app
+from clusterfaces.cli.main import app
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.export import schema
-from clusterfaces.library import Library, ScanOptions
+from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces.outputs.export import schema
+from clusterfaces.people import edits
 
 REJECTED = "2009-whitehouse/biden2.jpg"  # the user says this face is not Biden
 
@@ -242,7 +242,7 @@ def test_bad_maps_are_one_line_errors_and_change_nothing(library, tmp_path):
 
 
 def test_paths_that_are_not_utf8_survive_the_json(tmp_path):
-    from clusterfaces.export import path_namer, to_json, write_private
+    from clusterfaces.outputs.export import path_namer, to_json, write_private
 
     raw = b"/photos/caf\xe9/\xff.jpg"  # Latin-1 folder and a byte no encoding decodes
     location = os.fsdecode(raw)

@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from clusterfaces import facenet_casia
-from clusterfaces.faces import FaceDetector, load_embedder
 from clusterfaces.images import decode_image
-from clusterfaces.library import UNCLUSTERED_FOLDER
+from clusterfaces.library.core import UNCLUSTERED_FOLDER
+from clusterfaces.scan import facenet_casia
+from clusterfaces.scan.faces import FaceDetector, load_embedder
 
 pytestmark = pytest.mark.skipif(
     facenet_casia.graph_path() is None,

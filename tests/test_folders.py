@@ -1,4 +1,4 @@
-"""Tests for the per-person folders of links (clusterfaces.folders)."""
+"""Tests for the per-person folders of links (clusterfaces.outputs.folders)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from clusterfaces import folders as folders_module
 from clusterfaces.errors import OutputError
-from clusterfaces.folders import (
+from clusterfaces.outputs import folders as folders_module
+from clusterfaces.outputs.folders import (
     MANIFEST_NAME,
     FolderStats,
     PersonFolder,

@@ -8,8 +8,8 @@ import sys
 import pytest
 from conftest import copy_database, restore_photos
 
-from clusterfaces.gallery import write_gallery
-from clusterfaces.library import Library, ScanOptions
+from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces.outputs.gallery import write_gallery
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from clusterfaces import edits
-from clusterfaces.cli import app
+from clusterfaces.cli.main import app
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.folders import MANIFEST_NAME
-from clusterfaces.library import Library, ScanOptions
-from clusterfaces.processing import DetectionSettings, failure_key
+from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces.outputs.folders import MANIFEST_NAME
+from clusterfaces.people import edits
+from clusterfaces.scan.processing import DetectionSettings, failure_key
 from clusterfaces.store import Store
 
 pytestmark = pytest.mark.slow

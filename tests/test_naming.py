@@ -13,11 +13,11 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-from clusterfaces.cli import app
-from clusterfaces.edits import journal, list_people
-from clusterfaces.folders import MAX_BYTES, MAX_CHARS
-from clusterfaces.library import Library
-from clusterfaces.sheets import GAP, TILE, FacePreview, contact_sheet, person_crops, write_contact_sheet
+from clusterfaces.cli.main import app
+from clusterfaces.library.core import Library
+from clusterfaces.outputs.folders import MAX_BYTES, MAX_CHARS
+from clusterfaces.outputs.sheets import GAP, TILE, FacePreview, contact_sheet, person_crops, write_contact_sheet
+from clusterfaces.people.edits import journal, list_people
 from clusterfaces.store import Store
 
 

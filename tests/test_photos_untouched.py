@@ -11,7 +11,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from clusterfaces.cli import app
+from clusterfaces.cli.main import app
 
 pytestmark = pytest.mark.slow  # a whole session from a first scan of all the photos: a minute or more
 

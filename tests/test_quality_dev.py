@@ -11,9 +11,9 @@ and on 2026-11-27 with the precision-first defaults (README, Quality):
 
 import pytest
 
-from clusterfaces.demo import build_demo_library
-from clusterfaces.evaluation import bcubed, load_labels, pairwise, true_identity
-from clusterfaces.library import Library, ScanOptions
+from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces.outputs.demo import build_demo_library
+from clusterfaces.people.evaluation import bcubed, load_labels, pairwise, true_identity
 from clusterfaces.store import Store
 
 pytestmark = pytest.mark.slow  # composes and scans 373 photos: minutes

@@ -13,9 +13,9 @@ import filelock
 import numpy as np
 import pytest
 
-from clusterfaces.edits import merge_people, rename_person
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.library import Library, ScanOptions
+from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces.people.edits import merge_people, rename_person
 from clusterfaces.store import Store
 
 HELD_BACK = ("2009-whitehouse/obama2.jpg", "video-stills/obama-720p.jpg")
@@ -231,7 +231,7 @@ def jpeg_with(tmp_path, name, **save):
 def test_a_pixel_fingerprint_ignores_metadata_but_not_pixels_or_orientation(tmp_path):
     from PIL import Image
 
-    from clusterfaces.crawl import content_hash, pixel_fingerprint
+    from clusterfaces.scan.crawl import content_hash, pixel_fingerprint
 
     plain = jpeg_with(tmp_path, "plain.jpg")
     exif = Image.Exif()
@@ -263,7 +263,7 @@ def test_a_pixel_fingerprint_ignores_metadata_but_not_pixels_or_orientation(tmp_
 
 
 def test_a_stale_manifest_never_hides_photos_and_the_tool_links_are_not_photos(tmp_path):
-    from clusterfaces.folders import MANIFEST_NAME, PersonFolder, write_people_folders
+    from clusterfaces.outputs.folders import MANIFEST_NAME, PersonFolder, write_people_folders
 
     root = tmp_path / "photos"
     root.mkdir()
@@ -311,7 +311,7 @@ def test_an_output_folder_inside_a_root_or_holding_photos_is_refused_before_anyt
 def test_options_out_of_range_are_refused_before_anything_is_recorded(tmp_path):
     from typer.testing import CliRunner
 
-    from clusterfaces.cli import app
+    from clusterfaces.cli.main import app
 
     root = tmp_path / "photos"
     root.mkdir()
@@ -340,8 +340,8 @@ def test_a_photo_recorded_with_a_byte_hash_is_still_recognised_when_moved(tmp_pa
     its row (face ids, people) and gets its pixel fingerprint."""
     from types import SimpleNamespace
 
-    from clusterfaces.crawl import FoundFile, content_hash, pixel_fingerprint
-    from clusterfaces.processing import DetectionSettings, process_photos
+    from clusterfaces.scan.crawl import FoundFile, content_hash, pixel_fingerprint
+    from clusterfaces.scan.processing import DetectionSettings, process_photos
     from clusterfaces.store import FaceRow
 
     old = jpeg_with(tmp_path, "old.jpg")
@@ -366,8 +366,8 @@ def test_a_missing_photo_back_elsewhere_with_new_tags_is_the_same_photo(tmp_path
 
     from PIL import Image
 
-    from clusterfaces.crawl import FoundFile, pixel_fingerprint
-    from clusterfaces.processing import DetectionSettings, process_photos
+    from clusterfaces.scan.crawl import FoundFile, pixel_fingerprint
+    from clusterfaces.scan.processing import DetectionSettings, process_photos
     from clusterfaces.store import FaceRow
 
     old = jpeg_with(tmp_path, "old.jpg")

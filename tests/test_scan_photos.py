@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterfaces.library import UNCLUSTERED_FOLDER, Library, ScanOptions
+from clusterfaces.library.core import UNCLUSTERED_FOLDER, Library, ScanOptions
 
 
 def folder_contents(out: Path, root: Path) -> dict[str, set[str]]:

@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from clusterfaces import face_index, search
-from clusterfaces.cli import app
-from clusterfaces.evaluation import load_labels
-from clusterfaces.face_index import FaceIndex
-from clusterfaces.library import Library, ScanOptions
+from clusterfaces.cli.main import app
+from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces.people import face_index, search
+from clusterfaces.people.evaluation import load_labels
+from clusterfaces.people.face_index import FaceIndex
 
 LEFT_OUT = {"barack_obama": "2009-whitehouse/obama2.jpg", "joe_biden": "2009-whitehouse/biden2.jpg"}
 # One photo of each person to find them by; Rose Leslie and Alex Lacamoire are never named.

@@ -16,10 +16,11 @@ import pytest
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
-from clusterfaces import crawl, images
-from clusterfaces.cli import app
-from clusterfaces.demo import DemoSettings, build_demo_library
-from clusterfaces.library import Library, ScanOptions
+from clusterfaces import images
+from clusterfaces.cli.main import app
+from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces.outputs.demo import DemoSettings, build_demo_library
+from clusterfaces.scan import crawl
 
 ST_DIM = "{http://ns.adobe.com/xap/1.0/sType/Dimensions#}"
 MWG_RS = "{http://www.metadataworkinggroup.com/schemas/regions/}"

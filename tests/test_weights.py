@@ -2,9 +2,9 @@
 
 import pytest
 
-from clusterfaces import weights
 from clusterfaces.errors import ModelUnavailable
-from clusterfaces.faces import load_embedder
+from clusterfaces.scan import weights
+from clusterfaces.scan.faces import load_embedder
 
 
 @pytest.fixture()
@@ -49,7 +49,7 @@ def test_deepface_download_failure_is_rephrased():
 
 
 def test_offline_advice_names_facenet_casia_only_where_it_can_load(empty_deepface_home, monkeypatch):
-    from clusterfaces import facenet_casia
+    from clusterfaces.scan import facenet_casia
 
     monkeypatch.setattr(facenet_casia, "graph_path", lambda: None)
     assert weights.offline_choices() == "--model Dlib (works offline)"

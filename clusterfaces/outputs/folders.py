@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clusterfaces.errors import OutputError
-from clusterfaces.file_names import (
+from clusterfaces.outputs.file_names import (
     HASH_LENGTHS,
     MAX_BYTES,
     MAX_CHARS,
@@ -85,7 +85,7 @@ def tool_files(path: Path) -> set[str] | None:
 
 def foreign_photo(path: Path, made: set[str] | None = None) -> str | None:
     """A photo below `path` that the tool did not make, if any (hidden files and folders aside)."""
-    from clusterfaces.crawl import looks_like_image
+    from clusterfaces.scan.crawl import looks_like_image
 
     if made is None:
         made = tool_files(path) or set()

@@ -12,12 +12,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from clusterfaces.crawl import FoundFile, content_hash, pixel_fingerprint
 from clusterfaces.errors import UnreadableImage
-from clusterfaces.faces import DetectedFace, FaceDetector, FaceEmbedder
 from clusterfaces.images import decode_image
-from clusterfaces.parent_watch import exit_with_parent
 from clusterfaces.progress import NullObserver, ScanObserver
+from clusterfaces.scan.crawl import FoundFile, content_hash, pixel_fingerprint
+from clusterfaces.scan.faces import DetectedFace, FaceDetector, FaceEmbedder
+from clusterfaces.scan.parent_watch import exit_with_parent
 from clusterfaces.store import FaceRow, PhotoRecord, Store
 
 
@@ -253,7 +253,7 @@ def process_photos(
     if dask is None:
         results = _analysed(needing_analysis(), settings, workers)
     else:
-        from clusterfaces import dask_scan  # imports Dask only when asked for
+        from clusterfaces.scan import dask_scan  # imports Dask only when asked for
 
         results = dask_scan.analysed(needing_analysis(), settings, dask, workers)
     for result in results:
@@ -278,7 +278,7 @@ def _save(store: Store, result: PhotoResult, rows: list[FaceRow], settings: Dete
           model: str, run_id: int, previous: PhotoRecord | None) -> bool:
     """Store one analysed photo. A known photo whose pixels changed keeps the faces it still shows
     (ids, people, confirmations, rejections); returns True for those."""
-    from clusterfaces.identities import match_faces
+    from clusterfaces.people.identities import match_faces
 
     file = result.file
     if result.reason is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clusterfaces.cluster_centres import attach_leftovers
+from clusterfaces.people.cluster_centres import attach_leftovers
 from clusterfaces.store import Store
 
 
@@ -111,8 +111,8 @@ def match_faces(old: list[tuple[int, tuple[int, int, int, int], np.ndarray]],
     overlap (IoU >= 0.5), or, for a crop or a resize that moved every box, the embeddings are within half
     that distance. Closest pairs first, each face at most once.
     """
-    from clusterfaces.clustering import same_person_threshold
-    from clusterfaces.evaluation import box_overlap
+    from clusterfaces.people.clustering import same_person_threshold
+    from clusterfaces.people.evaluation import box_overlap
 
     if not old or not new:
         return {}
@@ -181,7 +181,7 @@ def store_people(store: Store, model: str, face_ids: np.ndarray, people: np.ndar
 def carry_over_people(store: Store, old_faces: list, model: str, run_id: int) -> int:
     """After a model or detector switch: give each new face the person of the old face it overlaps
     (same photo, box IoU >= 0.5), so names, merges and ignores survive. Returns faces carried."""
-    from clusterfaces.evaluation import box_overlap
+    from clusterfaces.people.evaluation import box_overlap
 
     new_people: dict[int, int] = {}
     carried = 0

@@ -12,9 +12,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from clusterfaces.cli_common import DbOption, console, errors, user_facing
+from clusterfaces.cli.common import DbOption, console, errors, user_facing
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.library import Library
+from clusterfaces.library.core import Library
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ModelOption = Annotated[str | None, typer.Option(help="Refuse unless this is the library's model (queries are "
@@ -25,7 +25,7 @@ WhichOption = Annotated[int | None, typer.Option("--which", help="For a photo wi
 
 
 def _open(db: Path | None, model: str | None):
-    from clusterfaces.search import SearchLibrary
+    from clusterfaces.people.search import SearchLibrary
 
     library = SearchLibrary(Library(db).database)
     library.check_model(model)
@@ -53,8 +53,8 @@ def who(
 ) -> None:
     """Name the faces in photos: the nearest named people, with distance and verdict (same person / maybe /
     unknown)."""
-    from clusterfaces.search import QueryEmbedder
-    from clusterfaces.search import who as ask
+    from clusterfaces.people.search import QueryEmbedder
+    from clusterfaces.people.search import who as ask
 
     library = _open(db, model)
     embedder = QueryEmbedder(library, allow_download=not offline)
@@ -123,7 +123,7 @@ def find(
     as_json: JsonOption = False,
 ) -> None:
     """The library's faces of the same person as a photo, a face or a person, nearest first."""
-    from clusterfaces import search
+    from clusterfaces.people import search
 
     given = [value for value in (photo, face, person) if value is not None]
     if len(given) != 1:
@@ -162,9 +162,9 @@ def find(
 
 def _write_links(library, result, out: Path) -> None:
     """The photos found as a folder of links, written the way the people folders are."""
-    from clusterfaces.file_names import safe_folder_name
-    from clusterfaces.folders import PersonFolder, write_people_folders
     from clusterfaces.locations import default_output
+    from clusterfaces.outputs.file_names import safe_folder_name
+    from clusterfaces.outputs.folders import PersonFolder, write_people_folders
 
     target = Path(os.path.abspath(out))
     for taken in [default_output(), *([library.output] if library.output else []), *library.roots]:
@@ -178,7 +178,7 @@ def _write_links(library, result, out: Path) -> None:
 
 
 def _query_faces(library, photos: list[Path], faces: list[int], offline: bool):
-    from clusterfaces.search import QueryEmbedder
+    from clusterfaces.people.search import QueryEmbedder
 
     if len(photos) + len(faces) != 2:
         raise ClusterfacesError("give two faces: two photos, two --face ids, or a photo and a --face id")
@@ -206,7 +206,7 @@ def same(
     as_json: JsonOption = False,
 ) -> None:
     """Are two faces the same person: distance, threshold and verdict."""
-    from clusterfaces import search
+    from clusterfaces.people import search
 
     library = _open(db, model)
     (first, second), notes = _query_faces(library, list(photos or []), list(face or []), offline)

@@ -110,7 +110,7 @@ def from_distances(distances: np.ndarray, source: str, faces: int = REFERENCE_FA
 def from_threshold(model: str, faces: int = REFERENCE_FACES) -> Calibration | None:
     """For a model with a published same-person threshold: the median different-person distance it
     implies (MEDIAN_PER_THRESHOLD, measured on Dlib), then the same scales."""
-    from clusterfaces.clustering import same_person_threshold
+    from clusterfaces.people.clustering import same_person_threshold
 
     threshold = same_person_threshold(model)
     if threshold <= 0:

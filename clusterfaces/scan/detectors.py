@@ -62,7 +62,7 @@ class BlazeFaceDetector:
     """MediaPipe's BlazeFace (TF Lite): fast; sees the whole photo at 128-256 px, so tiny faces escape it."""
 
     def __init__(self, variant: str) -> None:
-        from clusterfaces.faces import _native_stderr_silenced
+        from clusterfaces.scan.faces import _native_stderr_silenced
 
         try:
             with _native_stderr_silenced():  # TensorFlow's C++ start-up notes

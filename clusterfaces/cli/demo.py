@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from clusterfaces.cli_common import DbOption, console, user_facing
-from clusterfaces.library import Library, ScanOptions
+from clusterfaces.cli.common import DbOption, console, user_facing
+from clusterfaces.library.core import Library, ScanOptions
 from clusterfaces.locations import data_home
 
 
@@ -22,8 +22,8 @@ def demo(
     model: Annotated[str | None, typer.Option(help="Recognition model (as for scan).")] = None,
 ) -> None:
     """Build a small demo library from labelled faces, scan it, and say where to look."""
-    from clusterfaces.demo import build_demo_library, download_lfw_faces
-    from clusterfaces.report import RichObserver, print_summary
+    from clusterfaces.cli.report import RichObserver, print_summary
+    from clusterfaces.outputs.demo import build_demo_library, download_lfw_faces
 
     out = out or data_home() / "demo"
     if source is None:
@@ -52,7 +52,7 @@ def gallery(
                                              "next to the database].")] = None,
 ) -> None:
     """Write a static HTML page of the people (opens from file://, no server, no network)."""
-    from clusterfaces.gallery import write_gallery
+    from clusterfaces.outputs.gallery import write_gallery
 
     library = Library(db)
     stats = write_gallery(library.database, out or library.database.parent / "gallery")

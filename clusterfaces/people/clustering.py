@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clusterfaces.cluster_centres import (
+from clusterfaces.people.cluster_centres import (
     attach_leftovers,
     detach_strays,
     merge_close_clusters,
@@ -16,7 +16,7 @@ from clusterfaces.cluster_centres import (
 )
 
 if TYPE_CHECKING:
-    from clusterfaces.calibration import Calibration
+    from clusterfaces.people.calibration import Calibration
 
 # Distances are Euclidean between L2-normalised embeddings.
 #
@@ -66,7 +66,7 @@ class ClusterSettings:
     group_distance: float | None = None  # linkage: two large groups join below this
     doubt_ratio: float = DOUBT_RATIO  # linkage: a small group's faces must be this much nearer each other (0: off)
     doubt_size: int = DOUBT_SIZE  # than to anyone else; groups up to this size are checked
-    distances_from: str = "model threshold"  # where the distances came from (clusterfaces.calibration)
+    distances_from: str = "model threshold"  # where the distances came from (clusterfaces.people.calibration)
     min_face_size: int = 30  # faces smaller than this (shorter box side, pixels) are not clustered
     min_score: float = 0.0  # nor faces the detector was less sure of
 
@@ -76,7 +76,7 @@ class ClusterSettings:
 
     def resolved(self, face_count: int, model: str, calibration: Calibration | None = None) -> ClusterSettings:
         """Fill in data-dependent values: sizes from library size, distances from the calibration given
-        (clusterfaces.calibration; linkage only), else from the model's threshold."""
+        (clusterfaces.people.calibration; linkage only), else from the model's threshold."""
         values = asdict(self)
         hdbscan = self.algorithm != "auto"
         distances = calibration.distances() if calibration is not None and not hdbscan else {}
@@ -86,7 +86,7 @@ class ClusterSettings:
             values["min_cluster_size"] = adaptive_min_cluster_size(face_count) if hdbscan else 2
         threshold = same_person_threshold(model)
         if not hdbscan and not distances:
-            from clusterfaces.calibration import from_threshold
+            from clusterfaces.people.calibration import from_threshold
 
             known = from_threshold(model, face_count)
             distances = known.distances() if known is not None else {}
@@ -124,14 +124,14 @@ def cluster_embeddings(vectors: np.ndarray, settings: ClusterSettings, model: st
     photo_ids (one per vector), where given, keep two faces of one photo apart."""
     count = len(vectors)
     if settings.link_distance is None and settings.algorithm == "auto":
-        from clusterfaces.calibration import calibrate
+        from clusterfaces.people.calibration import calibrate
 
         settings = settings.resolved(count, model, calibrate(vectors, photo_ids, model))
     settings = settings.resolved(count, model)
     if count < max(2, settings.min_cluster_size):
         return np.full(count, -1, dtype=np.int64)
     if settings.algorithm == "auto":
-        from clusterfaces.knn_hdbscan import knn_graph
+        from clusterfaces.people.knn_hdbscan import knn_graph
 
         graph = knn_graph(vectors, LINK_NEIGHBOURS)
         labels = linkage_clusters(vectors, photo_ids, settings.link_distance or 0.0, settings.group_distance or 0.0,
@@ -144,7 +144,7 @@ def cluster_embeddings(vectors: np.ndarray, settings: ClusterSettings, model: st
     if settings.algorithm == "exact" or (settings.algorithm == "hdbscan" and count <= EXACT_HDBSCAN_LIMIT):
         labels = _exact_hdbscan(vectors, settings)
     else:
-        from clusterfaces.knn_hdbscan import knn_hdbscan
+        from clusterfaces.people.knn_hdbscan import knn_hdbscan
 
         labels = knn_hdbscan(vectors, settings.min_cluster_size, settings.min_samples or 1,
                              settings.selection_method, settings.selection_epsilon)
@@ -169,7 +169,7 @@ def linkage_clusters(vectors: np.ndarray, photo_ids: np.ndarray | None, link_dis
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from clusterfaces.knn_hdbscan import knn_graph
+    from clusterfaces.people.knn_hdbscan import knn_graph
 
     count = len(vectors)
     labels = np.full(count, -1, dtype=np.int64)
@@ -295,7 +295,7 @@ def split_doubtful_groups(vectors: np.ndarray, labels: np.ndarray, ratio: float,
     small = clusters[counts <= max_size]
     if len(small) == 0:
         return labels
-    from clusterfaces.knn_hdbscan import knn_graph
+    from clusterfaces.people.knn_hdbscan import knn_graph
 
     indices, distances = neighbours if neighbours is not None else knn_graph(vectors, max_size + 1)
     labels = labels.copy()

@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusterfaces.crops import face_crops
 from clusterfaces.errors import ClusterfacesError, OutputError
-from clusterfaces.identities import people_with_faces
+from clusterfaces.outputs.crops import face_crops
+from clusterfaces.people.identities import people_with_faces
 from clusterfaces.store import Store
 
 THUMB_SIZE = 96

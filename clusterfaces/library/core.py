@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from clusterfaces import crawl, folders, processing
-from clusterfaces.calibration import calibrate
-from clusterfaces.clustering import ClusterSettings, cluster_embeddings
 from clusterfaces.errors import ClusterfacesError, OutputError
-from clusterfaces.faces import DEFAULT_DETECTOR, DEFAULT_MODEL, l2_normalise, load_embedder
-from clusterfaces.identities import (
+from clusterfaces.images import DEFAULT_MAX_SIDE
+from clusterfaces.locations import default_database, default_output
+from clusterfaces.outputs import folders
+from clusterfaces.people.calibration import calibrate
+from clusterfaces.people.clustering import ClusterSettings, cluster_embeddings
+from clusterfaces.people.identities import (
     PersonSummary,
     attach_to_people,
     carry_over_people,
@@ -25,9 +26,9 @@ from clusterfaces.identities import (
     people_with_faces,
     store_people,
 )
-from clusterfaces.images import DEFAULT_MAX_SIDE
-from clusterfaces.locations import default_database, default_output
 from clusterfaces.progress import NullObserver, ScanObserver
+from clusterfaces.scan import crawl, processing
+from clusterfaces.scan.faces import DEFAULT_DETECTOR, DEFAULT_MODEL, l2_normalise, load_embedder
 from clusterfaces.store import Store, StoredFaces
 
 UNCLUSTERED_FOLDER = "Unclustered"
@@ -306,7 +307,7 @@ class Library:
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         """One scan or edit at a time per database: a second one waits for the first, saying so (locking.py)."""
-        from clusterfaces.locking import database_lock
+        from clusterfaces.store.locking import database_lock
 
         with database_lock(self.database):
             yield

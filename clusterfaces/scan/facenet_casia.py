@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from clusterfaces import weights
 from clusterfaces.errors import ModelUnavailable
+from clusterfaces.scan import weights
 
 MODEL_NAME = "Facenet512-CASIA"
 WEIGHTS_FILE = "facenet512_casia.weights.h5"  # converted weights in DeepFace's folder (Keras 3 wants .weights.h5)

@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.markup import escape
 
-from clusterfaces.cli_common import folders_not_updated
-from clusterfaces.edits import (
+from clusterfaces.cli.common import folders_not_updated
+from clusterfaces.errors import ClusterfacesError, OutputError
+from clusterfaces.library.core import Library
+from clusterfaces.outputs.sheets import FacePreview, contact_sheet, person_crops, write_contact_sheet
+from clusterfaces.people.edits import (
     FaceVectors,
     PersonRow,
     ignore_person,
@@ -19,9 +22,6 @@ from clusterfaces.edits import (
     name_person,
     nearest_named_person,
 )
-from clusterfaces.errors import ClusterfacesError, OutputError
-from clusterfaces.library import Library
-from clusterfaces.sheets import FacePreview, contact_sheet, person_crops, write_contact_sheet
 from clusterfaces.store import Store
 
 PROMPT = "[bold]name[/] (Enter: skip, -: ignore, ?: help, q: quit): "

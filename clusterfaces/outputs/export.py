@@ -170,7 +170,7 @@ def to_json(data: dict) -> str:
 
 def schema() -> dict:
     """The JSON Schema every identity map follows (shipped inside the package)."""
-    return json.loads(resources.files("clusterfaces").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+    return json.loads(resources.files("clusterfaces.outputs").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
 
 
 def check_replaceable(path: Path) -> None:

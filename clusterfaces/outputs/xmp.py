@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusterfaces import __version__
-from clusterfaces.export import LibraryState
+from clusterfaces.outputs.export import LibraryState
 
 X = "adobe:ns:meta/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from clusterfaces.calibration import Calibration, calibrate, from_threshold
-from clusterfaces.cluster_centres import ATTACH_MARGIN
-from clusterfaces.clustering import ClusterSettings
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.face_index import FaceIndex, unit_distances
-from clusterfaces.faces import l2_normalise
 from clusterfaces.images import DEFAULT_MAX_SIDE
+from clusterfaces.people.calibration import Calibration, calibrate, from_threshold
+from clusterfaces.people.cluster_centres import ATTACH_MARGIN
+from clusterfaces.people.clustering import ClusterSettings
+from clusterfaces.people.face_index import FaceIndex, unit_distances
+from clusterfaces.scan.faces import l2_normalise
 from clusterfaces.store import Store
 
 SAME, MAYBE, UNKNOWN = "same person", "maybe", "unknown"
@@ -41,7 +41,7 @@ def verdictunit_distances(model: str, calibration: Calibration | None = None) ->
     """(same below, maybe below): the distances under which two faces are the same person / maybe.
 
     The one place the verdict thresholds come from: "same" is the distance at which the clustering joins
-    two single faces of this library (its calibrated link distance, clusterfaces.calibration: from the
+    two single faces of this library (its calibrated link distance, clusterfaces.people.calibration: from the
     library's own same-photo pairs), or, without a library, what the model's published threshold implies.
     """
     if calibration is None:
@@ -220,8 +220,8 @@ class QueryEmbedder:
     def faces(self, photo: Path) -> list[QueryFace]:
         """Every face in the photo, left to right. Raises a one-line error for a file that is not a photo."""
         from clusterfaces.errors import UnreadableImage
-        from clusterfaces.faces import FaceDetector, load_embedder
         from clusterfaces.images import decode_image
+        from clusterfaces.scan.faces import FaceDetector, load_embedder
 
         photo = Path(photo)
         if not photo.exists():

@@ -17,9 +17,9 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
 
-from clusterfaces.crops import face_crops
 from clusterfaces.errors import OutputError
 from clusterfaces.locations import data_home
+from clusterfaces.outputs.crops import face_crops
 from clusterfaces.store import Store
 
 SHEET_FACES = 12

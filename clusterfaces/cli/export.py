@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from clusterfaces.cli_common import DbOption, OutOption, console, errors, refresh_after_edit, user_facing
-from clusterfaces.export import LibraryState
-from clusterfaces.library import Library
+from clusterfaces.cli.common import DbOption, OutOption, console, errors, refresh_after_edit, user_facing
+from clusterfaces.library.core import Library
+from clusterfaces.outputs.export import LibraryState
 from clusterfaces.store import Store
 
 DEFAULT_MAP = Path("identities.json")
@@ -36,7 +36,7 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="Replace PATH even if it is not an identity map.")] = False,
 ) -> None:
     """Write the identity map as JSON (who is in which photo, names, merges, ignores), and/or XMP sidecars."""
-    from clusterfaces.export import check_replaceable, identity_map, read_library, to_json, write_private
+    from clusterfaces.outputs.export import check_replaceable, identity_map, read_library, to_json, write_private
 
     target = path or DEFAULT_MAP
     if (path is not None or not xmp) and str(target) != "-" and not force:
@@ -58,7 +58,7 @@ def export(
 
 
 def _write_sidecars(state: LibraryState, say: Console) -> None:
-    from clusterfaces.xmp import photo_regions, write_sidecars
+    from clusterfaces.outputs.xmp import photo_regions, write_sidecars
 
     regions, others = photo_regions(state)
     stats = write_sidecars(regions, others)
@@ -95,7 +95,7 @@ def import_map(
     Faces are matched by the photo's content and box, so moved photos still match; `clusterfaces undo`
     takes the import back.
     """
-    from clusterfaces.importing import import_identity_map, load_identity_map
+    from clusterfaces.outputs.importing import import_identity_map, load_identity_map
 
     data = load_identity_map(path)
     library = Library(db, out)

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from clusterfaces import detectors, facenet_casia, weights
 from clusterfaces.errors import ModelUnavailable
 from clusterfaces.images import DecodedImage
+from clusterfaces.scan import detectors, facenet_casia, weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
 os.environ.setdefault("DEEPFACE_LOG_LEVEL", "40")  # clusterfaces says itself what it downloads and why

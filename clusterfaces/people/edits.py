@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from clusterfaces.clustering import ClusterSettings, cluster_embeddings, same_person_threshold
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.faces import l2_normalise
+from clusterfaces.people.clustering import ClusterSettings, cluster_embeddings, same_person_threshold
+from clusterfaces.scan.faces import l2_normalise
 from clusterfaces.store import Store
 
 # Control characters (terminal escapes, NUL...), bidirectional overrides that make text read other

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from clusterfaces.library import ScanResult
+from clusterfaces.library.core import ScanResult
 
 STAGE_LABELS = {
     "crawl": "Finding photos",

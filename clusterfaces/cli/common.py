@@ -14,7 +14,7 @@ from rich.markup import escape
 from clusterfaces.errors import ClusterfacesError, OutputError
 
 if TYPE_CHECKING:
-    from clusterfaces.library import Library
+    from clusterfaces.library.core import Library
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)

@@ -9,9 +9,9 @@ from typing import Annotated, TypeVar
 import typer
 from rich.markup import escape
 
-from clusterfaces.cli_common import DbOption, OutOption, console, refresh_after_edit, user_facing
+from clusterfaces.cli.common import DbOption, OutOption, console, refresh_after_edit, user_facing
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.library import Library
+from clusterfaces.library.core import Library
 from clusterfaces.store import Store
 
 people_app = typer.Typer(help="List people, and name, merge, ignore or split them (each edit is kept through "
@@ -45,7 +45,7 @@ def people(
         return
     from rich.table import Table
 
-    from clusterfaces.edits import list_people
+    from clusterfaces.people.edits import list_people
 
     with Store(Library(db).database) as store:
         rows = list_people(store)
@@ -66,7 +66,7 @@ def people(
 @user_facing
 def people_rename(person_id: PersonId, name: str, db: DbOption = None, out: OutOption = None) -> None:
     """Name a person (their faces are then kept together through every re-clustering)."""
-    from clusterfaces.edits import clean_name, rename_person
+    from clusterfaces.people.edits import clean_name, rename_person
 
     confirmed = _edit(db, out, lambda store: rename_person(store, person_id, name))
     console.print(f"person {person_id} is now {escape(clean_name(name))} ({confirmed} faces)", soft_wrap=True)
@@ -78,7 +78,7 @@ def people_merge(person_ids: Annotated[list[int], typer.Argument(help="Person id
                                                                  "others' faces.", show_default=False)],
                  db: DbOption = None, out: OutOption = None) -> None:
     """Merge people into the first one given (the merge is kept through every re-clustering)."""
-    from clusterfaces.edits import merge_people
+    from clusterfaces.people.edits import merge_people
 
     if len(person_ids) < 2:
         raise ClusterfacesError("give at least two person ids: the first keeps the others' faces")
@@ -90,7 +90,7 @@ def people_merge(person_ids: Annotated[list[int], typer.Argument(help="Person id
 @user_facing
 def people_ignore(person_id: PersonId, db: DbOption = None, out: OutOption = None) -> None:
     """Ignore a person: not someone you care about (no folder, never offered for naming)."""
-    from clusterfaces.edits import ignore_person
+    from clusterfaces.people.edits import ignore_person
 
     _edit(db, out, lambda store: ignore_person(store, person_id))
     console.print(f"person {person_id} is ignored: no folder, not offered by `clusterfaces name`")
@@ -100,7 +100,7 @@ def people_ignore(person_id: PersonId, db: DbOption = None, out: OutOption = Non
 @user_facing
 def people_unignore(person_id: PersonId, db: DbOption = None, out: OutOption = None) -> None:
     """Stop ignoring a person."""
-    from clusterfaces.edits import ignore_person
+    from clusterfaces.people.edits import ignore_person
 
     _edit(db, out, lambda store: ignore_person(store, person_id, ignored=False))
     console.print(f"person {person_id} is no longer ignored")
@@ -111,7 +111,7 @@ def people_unignore(person_id: PersonId, db: DbOption = None, out: OutOption = N
 def people_split(person_id: PersonId, db: DbOption = None, out: OutOption = None) -> None:
     """Re-cluster one person's faces into sub-groups: the largest keeps the id, the others become new
     unnamed people to review with `clusterfaces name`."""
-    from clusterfaces.edits import split_person
+    from clusterfaces.people.edits import split_person
 
     groups = _edit(db, out, lambda store: split_person(store, person_id))
     if len(groups) == 1:
@@ -129,7 +129,7 @@ def faces_list(person_id: PersonId, db: DbOption = None,
     """List a person's faces: face id, photo, box, and whether you confirmed it."""
     from rich.table import Table
 
-    from clusterfaces.edits import existing_person
+    from clusterfaces.people.edits import existing_person
 
     with Store(Library(db).database) as store:
         existing_person(store, person_id)
@@ -153,7 +153,7 @@ def faces_list(person_id: PersonId, db: DbOption = None,
 @user_facing
 def faces_move(face_id: FaceId, person_id: PersonId, db: DbOption = None, out: OutOption = None) -> None:
     """Put a face with a person (kept through every re-clustering)."""
-    from clusterfaces.edits import move_face
+    from clusterfaces.people.edits import move_face
 
     _edit(db, out, lambda store: move_face(store, face_id, person_id))
     console.print(f"face {face_id} is now with person {person_id}")
@@ -163,7 +163,7 @@ def faces_move(face_id: FaceId, person_id: PersonId, db: DbOption = None, out: O
 @user_facing
 def faces_not(face_id: FaceId, person_id: PersonId, db: DbOption = None, out: OutOption = None) -> None:
     """Say a face is not this person: it leaves them, and no clustering puts it with them again."""
-    from clusterfaces.edits import reject_face
+    from clusterfaces.people.edits import reject_face
 
     left = _edit(db, out, lambda store: reject_face(store, face_id, person_id))
     console.print(f"face {face_id} is not person {person_id}" + ("; it left them" if left else
@@ -173,7 +173,7 @@ def faces_not(face_id: FaceId, person_id: PersonId, db: DbOption = None, out: Ou
 @user_facing
 def name_people(db: DbOption = None, out: OutOption = None) -> None:
     """Name the unnamed people one by one, largest first (each answer is saved at once)."""
-    from clusterfaces.naming import NamingSession
+    from clusterfaces.cli.naming import NamingSession
 
     NamingSession(Library(db, out), console).run()
 
@@ -181,7 +181,7 @@ def name_people(db: DbOption = None, out: OutOption = None) -> None:
 @user_facing
 def undo(db: DbOption = None, out: OutOption = None) -> None:
     """Undo the last edit (names, merges, ignores, splits, face moves); repeat to go further back."""
-    from clusterfaces.edits import undo_last
+    from clusterfaces.people.edits import undo_last
 
     summary = _edit(db, out, undo_last)
     console.print(f"undone: {escape(summary)}", soft_wrap=True)
@@ -198,7 +198,7 @@ def log(
 
     from rich.table import Table
 
-    from clusterfaces.edits import journal
+    from clusterfaces.people.edits import journal
 
     with Store(Library(db).database) as store:
         entries = journal(store, min(limit, 2**31))  # SQLite's LIMIT is 64 bits

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 
-from clusterfaces.crawl import FoundFile
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.faces import FaceDetector
-from clusterfaces.processing import DetectionSettings, PhotoResult, analyse_photo
+from clusterfaces.scan.crawl import FoundFile
+from clusterfaces.scan.faces import FaceDetector
+from clusterfaces.scan.processing import DetectionSettings, PhotoResult, analyse_photo
 
 LOCAL = "local"  # --dask local: a cluster of worker processes on this machine, started and closed by the scan
 RETRIES = 2  # a task that raises is tried again this often; a worker that dies is Dask's allowed-failures

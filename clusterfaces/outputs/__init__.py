@@ -1,0 +1,1 @@
+"""What the library writes for people and other tools: folders, identity maps, XMP, pages, sheets."""

@@ -1,0 +1,1 @@
+"""From face vectors to people: clustering, stable identities, the user's edits, search."""

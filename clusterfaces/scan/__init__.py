@@ -1,0 +1,1 @@
+"""From photo files to face vectors: crawling, decoding, detection, embedding, worker pools."""
