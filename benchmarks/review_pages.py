@@ -9,9 +9,10 @@ never open a photo), 100,000 faces (random unit 128-d float32 embeddings), 90 % 
 people of a Zipf-like size with the largest holding 20,000 faces, the 200 largest after it named, 30 ignored.
 
 time: serves the library with the review app (ReviewServer, 127.0.0.1, the token as a cookie) and asks
-what the browser asks, REPEATS times each, one request after another: the people page (the HTML, then
-/api/people, every person with their cover face and counts) and the 20,000-face person's page (the HTML,
-/api/people/ID and the first page of faces). Writes medians and every sample to
+what the browser asks, REPEATS times each, one request after another: the people page (the HTML, script,
+style and scan status, then /api/people: every person with their cover face and counts) and the 20,000-face
+person's page (the same files, /api/people/ID and the first page of 200 faces; thumbnails come after, one per
+face in view, and are not counted), and the last page of that person's faces. Writes medians and every sample to
 benchmarks/results/review_pages.json.
 """
 
@@ -134,9 +135,10 @@ def main() -> None:
     library = Library.open(args.work / "library.db", args.work / "people")
     with ReviewServer(library, cache=args.work / "thumbs") as server:
         _get(server, "/api/people?ignored=1")  # one warm-up: the first read opens the database
-        people = _page(server, ["/", "/api/people?ignored=1"])
+        files = ["/", "/static/app.css", "/static/app.js", "/api/status"]
+        people = _page(server, [*files, "/api/people?ignored=1"])
         largest = facts["largest_person"]
-        person = _page(server, ["/", f"/api/people/{largest}", f"/api/people/{largest}/faces?offset=0&limit=200"])
+        person = _page(server, [*files, f"/api/people/{largest}", f"/api/people/{largest}/faces?offset=0&limit=200"])
         deep = _page(server, [f"/api/people/{largest}/faces?offset=19800&limit=200"])
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
               "load_average": [round(x, 2) for x in os.getloadavg()], "library": facts,

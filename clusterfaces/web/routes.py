@@ -17,7 +17,7 @@ from clusterfaces.web.thumbs import PHOTO_SIDE, THUMB_SIZE, jpeg
 
 FACES_PAGE = 200  # faces per request on a person's page (it loads more as it scrolls)
 WHO_UNASSIGNED = 48  # faces in no person shown by "Who is this?"
-WHO_PEOPLE = 12  # people whose least certain members it shows
+WHO_PEOPLE = 6  # people per request whose least certain members it shows (largest first)
 WHO_DOUBTS = 3  # members per person
 SUGGESTIONS = 3
 STATIC = {"app.js": "text/javascript", "app.css": "text/css", "index.html": "text/html"}
@@ -156,20 +156,26 @@ def _int_param(request: Request, name: str, default: int) -> int:
         return default
 
 
-async def who(request: Request) -> Response:
-    """Faces in no person and the least certain members of the largest people, with suggestions."""
+async def who_unassigned(request: Request) -> Response:
+    """Faces in no person, each with the nearest named people."""
     library = _library(request)
+    return await _answer(lambda: [{"face": face_json(f), "suggestions": suggestions_json(library, f.id)}
+                                  for f in library.unassigned_faces(limit=WHO_UNASSIGNED)])
+
+
+async def who_doubtful(request: Request) -> Response:
+    """The least certain members of WHO_PEOPLE people from offset (largest first), with other named people."""
+    library, offset = _library(request), max(0, _int_param(request, "offset", 0))
 
     def gather() -> dict:
-        unassigned = [{"face": face_json(f), "suggestions": suggestions_json(library, f.id)}
-                      for f in library.unassigned_faces(limit=WHO_UNASSIGNED)]
+        everyone = library.people(include_ignored=False)
         doubtful = []
-        for p in [p for p in library.people(include_ignored=False)][:WHO_PEOPLE]:
+        for p in everyone[offset:offset + WHO_PEOPLE]:
             for doubt in library.doubtful_faces(p.id, limit=WHO_DOUBTS):
                 suggestions = [s for s in suggestions_json(library, doubt.face.id) if s["person"] != p.id]
                 doubtful.append({"face": face_json(doubt.face), "person": person_json(p),
                                  "distance": round(doubt.distance, 3), "suggestions": suggestions})
-        return {"unassigned": unassigned, "doubtful": doubtful}
+        return {"doubtful": doubtful, "next": offset + WHO_PEOPLE if offset + WHO_PEOPLE < len(everyone) else None}
 
     return await _answer(gather)
 
@@ -220,7 +226,8 @@ ROUTES = [
     Route("/api/people/{person_id:int}/faces", person_faces),
     Route("/api/faces/{face_id:int}/thumb", thumbnail),
     Route("/api/faces/{face_id:int}/photo", photo),
-    Route("/api/who", who),
+    Route("/api/who/unassigned", who_unassigned),
+    Route("/api/who/doubtful", who_doubtful),
     Route("/api/journal", journal),
     Route("/api/people/{person_id:int}/rename", _edit(lambda lib, p, b: lib.name(p["person_id"], _name(b))),
           methods=["POST"]),

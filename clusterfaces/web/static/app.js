@@ -3,7 +3,7 @@
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const view = () => $("#view");
-let people = [];  // every person (ignored too), for type-ahead and labels
+let people = null;  // every person (ignored too) for the type-ahead: loaded when first needed, again after edits
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -31,7 +31,7 @@ async function post(path, body = {}) {
   const answer = await response.json();
   if (!response.ok) { toast(answer.error || response.statusText, true); throw new Error(answer.error); }
   toast(answer.summary + (answer.warning ? ` (${answer.warning})` : ""), false, path !== "/api/undo");
-  await loadPeople();
+  people = null;
   return answer;
 }
 
@@ -47,9 +47,8 @@ function toast(text, error = false, undoable = false) {
 
 const thumb = id => `/api/faces/${id}/thumb`;
 const photo = id => `/api/faces/${id}/photo`;
-const label = id => (people.find(p => p.id === id) || {label: `person ${id}`}).label;
-
-async function loadPeople() { people = await get("/api/people?ignored=1"); }
+async function loadPeople() { people = await get("/api/people?ignored=1"); return people; }
+const knownPeople = async () => people || loadPeople();
 
 // --- the photo viewer and the type-ahead picker -------------------------------------------------------
 function showPhoto(face) {
@@ -58,7 +57,8 @@ function showPhoto(face) {
   $("#viewer").hidden = false;
 }
 
-function pick(title, exclude) {
+async function pick(title, exclude) {
+  await knownPeople();
   return new Promise(resolve => {
     const modal = $("#picker"), input = $("#picker-input"), list = $("#picker-list");
     let matches = [], active = 0;
@@ -95,15 +95,16 @@ function pick(title, exclude) {
 const peopleState = {search: "", order: "unnamed", ignored: false};
 
 async function showPeople() {
-  await loadPeople();
+  const everyone = await loadPeople();
   const cards = el("div", {class: "cards", id: "people"});
   const draw = () => {
     const text = peopleState.search.trim().toLowerCase();
-    const shown = people.filter(p => (peopleState.ignored || !p.ignored) && (!text || p.label.toLowerCase().includes(text)));
+    const shown = everyone.filter(p => (peopleState.ignored || !p.ignored) &&
+      (!text || p.label.toLowerCase().includes(text)));
     if (peopleState.order === "unnamed") shown.sort((a, b) => (a.name ? 1 : 0) - (b.name ? 1 : 0) || b.faces - a.faces);
     else shown.sort((a, b) => b.faces - a.faces || a.id - b.id);
     cards.replaceChildren(...shown.map(card));
-    $("#people-count").textContent = `${shown.length} of ${people.length} people`;
+    $("#people-count").textContent = `${shown.length} of ${everyone.length} people`;
   };
   const search = el("input", {id: "search", type: "search", placeholder: "Search by name", value: peopleState.search,
     oninput: event => { peopleState.search = event.target.value; draw(); }});
@@ -129,7 +130,6 @@ function card(p) {
 const PAGE = 200;
 
 async function showPerson(id) {
-  await loadPeople();
   let person;
   try { person = await get(`/api/people/${id}`); }
   catch (error) { view().replaceChildren(el("p", {class: "error-text"}, error.message)); return; }
@@ -248,9 +248,6 @@ async function showPerson(id) {
 
 // --- Who is this? -------------------------------------------------------------------------------------
 async function showWho() {
-  view().replaceChildren(el("p", {}, "Looking for faces to ask about…"));
-  await loadPeople();
-  const who = await get("/api/who");
   const item = (entry, person) => {
     const choices = el("div", {class: "choices"});
     const box = el("div", {class: "item", "data-face": entry.face.id},
@@ -269,12 +266,23 @@ async function showWho() {
     }}, "Someone else…"));
     return box;
   };
-  view().replaceChildren(
-    el("h2", {}, "Faces in no group"),
-    who.unassigned.length ? el("div", {class: "who", id: "who-unassigned"}, who.unassigned.map(e => item(e, null)))
-      : el("p", {}, "None."),
-    el("h2", {}, "The least certain members"),
-    el("div", {class: "who", id: "who-doubtful"}, who.doubtful.map(e => item(e, e.person))));
+  const unassigned = el("div", {class: "who", id: "who-unassigned"}, "Looking for faces in no group…");
+  const doubtful = el("div", {class: "who", id: "who-doubtful"});
+  const more = el("button", {type: "button", id: "who-more", hidden: true}, "More people");
+  let next = 0;
+  const load = async () => {
+    more.hidden = true;
+    const page = await get(`/api/who/doubtful?offset=${next}`);
+    doubtful.append(...page.doubtful.map(e => item(e, e.person)));
+    next = page.next;
+    more.hidden = next === null;
+  };
+  more.addEventListener("click", load);
+  view().replaceChildren(el("h2", {}, "Faces in no group"), unassigned,
+    el("h2", {}, "The least certain members, largest people first"), doubtful, el("p", {}, more));
+  const faces = await get("/api/who/unassigned");
+  unassigned.replaceChildren(...(faces.length ? faces.map(e => item(e, null)) : ["None."]));
+  await load();
 }
 
 // --- History ------------------------------------------------------------------------------------------
@@ -300,7 +308,6 @@ async function route() {
     else if (page === "history") await showHistory();
     else await showPeople();
   } catch (error) { view().replaceChildren(el("p", {class: "error-text"}, error.message)); }
-  document.body.dataset.ready = location.hash || "#/people";
 }
 
 let scanning = false;
