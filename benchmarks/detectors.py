@@ -33,8 +33,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from clusterfaces.boxes import box_overlap
 from clusterfaces.images import DecodedImage, decode_image
-from clusterfaces.people.evaluation import box_overlap
 from clusterfaces.scan.detectors import OFFLINE_DETECTORS, build_detector
 from clusterfaces.scan.faces import FaceDetector
 

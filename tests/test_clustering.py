@@ -90,7 +90,7 @@ def test_settings_resolve_from_library_size_and_model():
 
 
 def test_a_person_appears_once_per_photo():
-    from clusterfaces.people.identities import one_face_per_photo
+    from clusterfaces.people.continuity import one_face_per_photo
 
     centre = l2_normalise(np.eye(4)[:1])
     vectors = l2_normalise(np.vstack([centre, centre + 0.01, centre + 0.3 * np.eye(4)[1], centre + 0.2]))

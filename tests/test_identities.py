@@ -4,7 +4,7 @@ and which faces of an edited photo are the faces it showed before."""
 import numpy as np
 import pytest
 
-from clusterfaces.people.identities import match_clusters_to_people, match_faces, people_from_clusters
+from clusterfaces.people.continuity import match_clusters_to_people, match_faces, people_from_clusters
 from clusterfaces.scan.faces import l2_normalise
 
 

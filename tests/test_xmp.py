@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from clusterfaces.boxes import box_overlap
 from clusterfaces.cli.main import app
 from clusterfaces.library.core import Library, ScanOptions
 from clusterfaces.outputs.xmp import sidecar_path
 from clusterfaces.people import edits
-from clusterfaces.people.evaluation import box_overlap
 
 ROTATED = "rotated/john1_exif6.jpg"  # got/john1.jpeg stored turned on its side, with EXIF orientation 6
 NAMES = {"got/john1.jpeg": "Kit Harington", "2009-whitehouse/obama.jpg": "Barack Obama"}

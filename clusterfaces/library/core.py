@@ -16,16 +16,10 @@ from clusterfaces.images import DEFAULT_MAX_SIDE
 from clusterfaces.locations import default_database, default_output
 from clusterfaces.outputs import folders
 from clusterfaces.people.calibration import calibrate
+from clusterfaces.people.cluster_centres import attach_leftovers
 from clusterfaces.people.clustering import ClusterSettings, cluster_embeddings
-from clusterfaces.people.identities import (
-    PersonSummary,
-    attach_to_people,
-    carry_over_people,
-    one_face_per_photo,
-    people_from_clusters,
-    people_with_faces,
-    store_people,
-)
+from clusterfaces.people.continuity import one_face_per_photo, people_from_clusters
+from clusterfaces.people.identities import PersonSummary, carry_over_people, people_with_faces, store_people
 from clusterfaces.progress import NullObserver, ScanObserver
 from clusterfaces.scan import crawl, processing
 from clusterfaces.scan.faces import DEFAULT_DETECTOR, DEFAULT_MODEL, l2_normalise, load_embedder
@@ -397,7 +391,8 @@ class Library:
             store.mark_reclustered(run_id, int(usable.sum()))
         else:
             people = faces.person_ids.copy()
-            people[usable] = attach_to_people(vectors[usable], people[usable], resolved.attach_distance or 0.0)
+            labels = np.where(people[usable] > 0, people[usable], -1)  # person ids as cluster labels, -1: nobody
+            people[usable] = attach_leftovers(vectors[usable], labels, resolved.attach_distance or 0.0).clip(min=0)
         people = one_face_per_photo(vectors, people, faces.photo_ids, faces.confirmed)
         store_people(store, model, faces.ids, people, run_id)
         result.faces_total = len(faces.ids)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterfaces.boxes import box_overlap
 from clusterfaces.errors import ClusterfacesError
 from clusterfaces.outputs.export import SCHEMA_VERSION, ExportedFace, schema
+from clusterfaces.people.continuity import match_clusters_to_people
 from clusterfaces.people.edits import clean_name
-from clusterfaces.people.evaluation import box_overlap
-from clusterfaces.people.identities import match_clusters_to_people
 from clusterfaces.store import Store
 
 MIN_OVERLAP = 0.5  # box IoU for an exported face to be the same face as a stored one

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterfaces.boxes import box_overlap
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -57,16 +59,6 @@ def pairwise(truth: Sequence[object], predicted: Sequence[int]) -> Scores:
     precision = correct / together if together else 1.0
     recall = correct / belong if belong else 1.0
     return Scores(precision, recall, _f1(precision, recall))
-
-
-def box_overlap(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    width = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
-    height = max(0.0, min(ay2, by2) - max(a[1], b[1]))
-    inter = width * height
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
 
 
 def true_identity(labels: dict, root: Path, photo: Path, box: Sequence[float], face_count: int) -> str | None:
