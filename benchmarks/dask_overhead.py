@@ -35,7 +35,7 @@ def library_folder(source: Path, work: Path, per_identity: int) -> Path:
 
 
 def one_scan(root: Path, work: Path, dask: str | None) -> dict:
-    from clusterfaces.library.core import Library, ScanOptions
+    from clusterfaces import Library, ScanOptions
 
     base = Path(tempfile.mkdtemp(dir=work))
     start = time.perf_counter()

@@ -41,9 +41,10 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import baselines  # noqa: E402
-from clusterfaces.library.core import Library, ScanOptions  # noqa: E402
+from clusterfaces import Library, ScanOptions  # noqa: E402
+from clusterfaces.library.scoring import scored_library  # noqa: E402
 from clusterfaces.outputs.demo import build_demo_library  # noqa: E402
-from clusterfaces.people.evaluation import Quality, ScoredLibrary, load_labels, quality, scored_library  # noqa: E402
+from clusterfaces.people.evaluation import Quality, ScoredLibrary, load_labels, quality  # noqa: E402
 
 PRECISION_TARGET = 0.98
 

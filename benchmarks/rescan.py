@@ -19,7 +19,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces import Library, ScanOptions
 from clusterfaces.scan.crawl import content_hash, crawl
 from clusterfaces.store import Store
 

@@ -37,6 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.speed import synthetic_faces  # noqa: E402
+from clusterfaces import Library  # noqa: E402
 from clusterfaces.people import search  # noqa: E402
 from clusterfaces.people.face_index import FaceIndex  # noqa: E402
 from clusterfaces.people.search import Person, QueryFace, SearchLibrary, who  # noqa: E402
@@ -163,7 +164,7 @@ def _load_cost(size: int, dim: int) -> dict:
                                  model="Dlib" if dim == 128 else "Facenet512", detector="dlib", faces=rows)
         store.finish_run(run, {})
     start = time.perf_counter()
-    library = SearchLibrary(work / "library.db")
+    library = Library(work / "library.db").search_index()
     loaded = time.perf_counter() - start
     start = time.perf_counter()
     library.index  # noqa: B018 - built on first use
@@ -176,9 +177,10 @@ def _load_cost(size: int, dim: int) -> dict:
 
 
 def accuracy(args: argparse.Namespace) -> None:
-    from clusterfaces.library.core import Library, ScanOptions
+    from clusterfaces import Library, ScanOptions
+    from clusterfaces.library.scoring import labelled_faces
     from clusterfaces.outputs.demo import build_demo_library
-    from clusterfaces.people.evaluation import labelled_faces, load_labels
+    from clusterfaces.people.evaluation import load_labels
 
     source = Path(os.path.abspath(args.source))
     work = args.work or Path(tempfile.mkdtemp(prefix="cf-search-acc-"))
@@ -190,7 +192,7 @@ def accuracy(args: argparse.Namespace) -> None:
         start = time.perf_counter()
         Library(database, work / "people").scan(ScanOptions(roots=[root], model=args.model))
         print(f"scanned in {time.perf_counter() - start:.0f} s")
-    library = SearchLibrary(database)
+    library = Library(database).search_index()
     truth, vectors, _ = labelled_faces(database, root, load_labels(root / "labels.json"), library.model)
     truth = np.asarray(truth)
     names = sorted(set(truth.tolist()))

@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from clusterfaces.library.scoring import scored_library  # noqa: E402
 from clusterfaces.people.calibration import calibrate, size_adjustment  # noqa: E402
 from clusterfaces.people.clustering import (  # noqa: E402
     ATTACH_MIN_SIZE,
@@ -42,7 +43,7 @@ from clusterfaces.people.clustering import (  # noqa: E402
     merge_large_groups,
     split_doubtful_groups,
 )
-from clusterfaces.people.evaluation import ScoredLibrary, load_labels, quality, scored_library  # noqa: E402
+from clusterfaces.people.evaluation import ScoredLibrary, load_labels, quality  # noqa: E402
 from clusterfaces.people.knn_hdbscan import knn_graph  # noqa: E402
 
 # Distances are tuned as the pipeline sets them: fractions of each library's median different-person

@@ -89,7 +89,7 @@ def copy_database(source: Path, target: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def session_scan(shared_photos, tmp_path_factory) -> SessionScan:
-    from clusterfaces.library.core import Library, ScanOptions
+    from clusterfaces import Library, ScanOptions
 
     base = tmp_path_factory.mktemp("scanned")
     root = base / "photos"
@@ -112,7 +112,7 @@ def library_copy(session_scan, tmp_path):
     """(Library, photos root, person id by WHO key): a private copy of the session's scanned database
     with its own output folder. The photos are the session's: a test may change them (add, edit, delete,
     touch files below root), and they are put back exactly as they were afterwards."""
-    from clusterfaces.library.core import Library
+    from clusterfaces import Library
 
     library = Library(copy_database(session_scan.database, tmp_path / "library.db"), tmp_path / "people")
     try:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from clusterfaces import Library, ScanOptions
 from clusterfaces.errors import ClusterfacesError, OutputError
-from clusterfaces.library.core import Library, ScanOptions
 from clusterfaces.store import Store
 
 # EXIF orientation -> the transpose that turns the upright photo into the stored pixels (the inverse
@@ -103,10 +103,10 @@ def formats_scan(face_photo, tmp_path_factory):
             continue  # pillow-heif missing: that row skips
     before = inputs_snapshot(photos)
     library, result = scan_folder(base, photos)
-    with Store(library.database) as store:
+    with library.editing() as store:
         faces = store.load_faces("Dlib", [photos])
         per_file = {}
-        for path, _ in store.face_boxes(faces.ids.tolist()).values():
+        for path in (place.photo for place in store.face_boxes(faces.ids.tolist()).values()):
             per_file[path.name] = per_file.get(path.name, 0) + 1
     return made, result, per_file, before == inputs_snapshot(photos)
 
@@ -116,7 +116,7 @@ def test_awkward_formats_decode_and_their_face_is_found(kind, formats_scan):
     made, result, per_file, untouched = formats_scan
     if kind not in made:
         pytest.skip(f"{kind} cannot be written here (pillow-heif missing)")
-    assert kind not in {path.name for path, _ in result.unreadable}
+    assert kind not in {photo.path.name for photo in result.unreadable}
     assert per_file.get(kind) == 1, f"{kind}: {per_file.get(kind, 0)} faces"
     assert untouched
 
@@ -134,9 +134,9 @@ def orientations_scan(face_photo, tmp_path_factory):
         face_photo.transpose(ORIENTATION_TRANSPOSE[orientation]).save(photos / f"rotated-{orientation}.jpg",
                                                                       quality=95, exif=exif)
     library, result = scan_folder(base, photos)
-    with Store(library.database) as store:
+    with library.editing() as store:
         faces = store.load_faces("Dlib", [photos])
-        boxes = {path.name: box for path, box in store.face_boxes(faces.ids.tolist()).values()}
+        boxes = {place.photo.name: place.box for place in store.face_boxes(faces.ids.tolist()).values()}
     return result, boxes
 
 
@@ -189,7 +189,7 @@ def test_broken_files_are_recorded_with_a_reason_and_the_scan_goes_on(face_photo
     face_photo.save(photos / "good.jpg")
     before = inputs_snapshot(photos)
     library, result = scan_folder(tmp_path, photos)
-    reasons = {path.name: reason for path, reason in result.unreadable}
+    reasons = {photo.path.name: photo.reason for photo in result.unreadable}
     assert set(reasons) == set(expected)
     for name, word in expected.items():
         assert "\n" not in reasons[name]
@@ -213,9 +213,10 @@ def test_huge_photo_is_decoded_at_bounded_size(face_photo, tmp_path):
     del big
     library, result = scan_folder(tmp_path, photos)
     assert result.faces_total == 1
-    with Store(library.database) as store:
+    with library.editing() as store:
         faces = store.load_faces("Dlib", [photos])
-        (_, (x, y, w, h)), = store.face_boxes(faces.ids.tolist()).values()
+        (place,) = store.face_boxes(faces.ids.tolist()).values()
+        x, y, w, h = place.box
     assert 3000 <= x <= 3000 + face_photo.width * 4 and w > 200  # original-pixel coordinates
 
 
@@ -257,7 +258,7 @@ def test_odd_file_names_are_kept_exactly(face_photo, tmp_path):
         face_photo.save(photos / name, format="JPEG")
     library, result = scan_folder(tmp_path, photos)
     assert result.faces_total == len(names) and result.unreadable == []
-    with Store(library.database) as store:
+    with library.editing() as store:
         assert sorted(os.fsencode(Path(p).name) for p in store.photos_under([photos])) == \
             sorted(os.fsencode(n) for n in names)
     links = [p for p in library.output.glob("*/*") if p.is_symlink()]
@@ -293,7 +294,7 @@ def test_files_deleted_or_replaced_during_the_scan(face_photo, tmp_path):
     library = Library(tmp_path / "library.db", tmp_path / "people")
     observer = DeleteOnDetect(photos / "a.jpg", photos / "b.jpg")
     result = library.scan(ScanOptions(roots=[photos], model="Dlib", workers=1), observer)
-    reasons = {path.name: reason for path, reason in result.unreadable}
+    reasons = {photo.path.name: photo.reason for photo in result.unreadable}
     assert set(reasons) <= {"a.jpg", "b.jpg"} and result.faces_total >= 1
     again = library.scan(ScanOptions(roots=[photos], model="Dlib", workers=1))
     assert again.photos_seen == 2
@@ -330,7 +331,7 @@ def test_an_older_database_is_migrated_in_place(tmp_path):
     with Store(db) as store:
         applied = [row[0] for row in store.db.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
         assert applied == [name for name, _ in store_module.MIGRATIONS]
-        assert store.last_model() == ("Dlib", "dlib")
+        assert (store.last_run().model, store.last_run().detector) == ("Dlib", "dlib")
         assert store.db.execute("SELECT reclustered FROM runs").fetchone() == (0,)
 
 
@@ -344,7 +345,7 @@ def test_unwritable_output_is_a_clear_error_and_the_database_stays_intact(face_p
     with pytest.raises(OutputError) as error:
         library.scan(ScanOptions(roots=[photos], model="Dlib"))
     assert "\n" not in str(error.value)
-    with Store(library.database) as store:
+    with library.editing() as store:
         assert len(store.photos_under([photos])) == 1  # the work done is kept
         assert store.db.execute("SELECT status FROM runs").fetchone() == ("interrupted",)
 
@@ -919,7 +920,7 @@ def test_kill_9_of_a_scan_takes_its_workers_with_it(face_photo, tmp_path):
     import time
 
     brightness_variants(face_photo, tmp_path / "photos", 40)
-    code = ("import sys; from pathlib import Path; from clusterfaces.library.core import Library, ScanOptions; "
+    code = ("import sys; from pathlib import Path; from clusterfaces import Library, ScanOptions; "
             "Library(Path(sys.argv[1]), Path(sys.argv[2])).scan(ScanOptions(roots=[Path(sys.argv[3])], "
             "model='Dlib', workers=2))")
     scan = subprocess.Popen([sys.executable, "-c", code, tmp_path / "library.db", tmp_path / "people",

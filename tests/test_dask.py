@@ -8,7 +8,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces import Library, ScanOptions
 from clusterfaces.progress import NullObserver
 
 distributed = pytest.importorskip("distributed", reason="Dask is an optional extra: pip install 'clusterfaces[dask]'")

@@ -9,12 +9,12 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
+from clusterfaces import Library, ScanOptions
 from clusterfaces.cli.main import app
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.library.core import Library, ScanOptions
 from clusterfaces.outputs.folders import MAX_BYTES, MAX_CHARS
 from clusterfaces.people import edits
-from clusterfaces.store import Store
+from clusterfaces.store import FaceState, Rejection
 
 
 @pytest.fixture()
@@ -40,26 +40,26 @@ def folders(out):
 
 
 def faces_of(store, person_id):
-    return [face[0] for face in store.person_faces(person_id)]
+    return [face.id for face in store.person_face_qualities(person_id)]
 
 
 def face_in(store, root, photo, person_id):
     """The face of `person_id` in a photo (by path below the root)."""
     boxes = store.face_boxes(faces_of(store, person_id))
-    return next(face for face, (path, _) in boxes.items() if path == root / photo)
+    return next(face for face, place in boxes.items() if place.photo == root / photo)
 
 
 def test_name_then_undo(library):
     library, root, people = library
     before, folders_before = state(library.database), folders(library.output)
-    with Store(library.database) as store:
+    with library.editing() as store:
         assert edits.rename_person(store, people["obama"], "  Barack \t Obama ") == 14
-        assert store.person(people["obama"])[1] == "Barack Obama"
-        assert all(state[2] for state in store.face_states([people["obama"]]))
+        assert store.person(people["obama"]).name == "Barack Obama"
+        assert all(state.confirmed for state in store.face_states([people["obama"]]))
     library.refresh_folders()
     assert len(folders(library.output)["Barack Obama"]) == 14
     assert f"Person {people['obama']:03d}" not in folders(library.output)
-    with Store(library.database) as store:
+    with library.editing() as store:
         assert edits.undo_last(store) == f'person {people["obama"]} named "Barack Obama"'
     library.refresh_folders()
     assert state(library.database) == before
@@ -69,17 +69,17 @@ def test_name_then_undo(library):
 def test_merge_then_undo_restores_both_people_with_their_ids(library):
     library, root, people = library
     kit, rose = people["kit"], people["rose"]
-    with Store(library.database) as store:
+    with library.editing() as store:
         edits.rename_person(store, rose, "Rose")
         edits.reject_face(store, face_in(store, root, "got/john1.jpeg", kit), rose)  # a rejection naming Rose
     before = state(library.database)
-    with Store(library.database) as store:
+    with library.editing() as store:
         assert edits.merge_people(store, kit, [rose]) == 3
-        assert store.person(rose) is None and store.person(kit)[1] == "Rose"  # Kit had no name: Rose's is kept
+        assert store.person(rose) is None and store.person(kit).name == "Rose"  # Kit had no name: Rose's is kept
         assert store.rejections() == set()  # went with Rose's row
         edits.undo_last(store)
     assert state(library.database) == before
-    with Store(library.database) as store:
+    with library.editing() as store:
         edits.undo_last(store)
         edits.undo_last(store)
         with pytest.raises(ClusterfacesError, match="nothing to undo"):
@@ -92,12 +92,12 @@ def test_ignore_removes_the_folder_and_undo_brings_it_back(library):
     library, root, people = library
     before, folders_before = state(library.database), folders(library.output)
     label = f"Person {people['alex']:03d}"
-    with Store(library.database) as store:
+    with library.editing() as store:
         edits.ignore_person(store, people["alex"])
-        assert store.person(people["alex"])[2] is True
+        assert store.person(people["alex"]).ignored is True
     library.refresh_folders()
     assert label not in folders(library.output)
-    with Store(library.database) as store:
+    with library.editing() as store:
         edits.undo_last(store)
     library.refresh_folders()
     assert state(library.database) == before
@@ -107,23 +107,23 @@ def test_ignore_removes_the_folder_and_undo_brings_it_back(library):
 def test_split_takes_apart_a_wrong_merge_and_undo_puts_it_back(library):
     library, root, people = library
     kit, rose = people["kit"], people["rose"]
-    with Store(library.database) as store:
+    with library.editing() as store:
         kit_faces, rose_faces = set(faces_of(store, kit)), set(faces_of(store, rose))
         edits.merge_people(store, kit, [rose])
     merged = state(library.database)
-    with Store(library.database) as store:
+    with library.editing() as store:
         groups = edits.split_person(store, kit)
         assert [faces for _, faces in groups] == [4, 3]
         assert groups[0][0] == kit  # the largest sub-group keeps the id
         new = groups[1][0]
         assert set(faces_of(store, kit)) == kit_faces and set(faces_of(store, new)) == rose_faces
-        confirmed = {face: sure for face, _, sure in store.face_states([kit, new])}
+        confirmed = {state.face_id: state.confirmed for state in store.face_states([kit, new])}
         assert all(confirmed[f] for f in kit_faces) and not any(confirmed[f] for f in rose_faces)
-        assert store.person(new)[1:3] == (None, False)
+        assert (store.person(new).name, store.person(new).ignored) == (None, False)
         assert edits.journal(store)[-1].action == "split"
     library.refresh_folders()
     assert len(folders(library.output)[f"Person {new:03d}"]) == 3
-    with Store(library.database) as store:
+    with library.editing() as store:
         edits.undo_last(store)
         assert store.person(new) is None
     assert state(library.database) == merged
@@ -132,7 +132,7 @@ def test_split_takes_apart_a_wrong_merge_and_undo_puts_it_back(library):
 def test_a_person_of_one_group_is_not_split(library):
     library, root, people = library
     before = state(library.database)
-    with Store(library.database) as store:
+    with library.editing() as store:
         assert edits.split_person(store, people["alex"]) == [(people["alex"], 3)]
         assert edits.journal(store) == []
     assert state(library.database) == before
@@ -142,22 +142,24 @@ def test_faces_move_and_not_and_their_undo(library):
     library, root, people = library
     obama, biden = people["obama"], people["biden"]
     before = state(library.database)
-    with Store(library.database) as store:
+    with library.editing() as store:
         face = face_in(store, root, "2009-whitehouse/biden.jpg", biden)
         assert edits.reject_face(store, face, biden) is True
-        assert store.face(face)[1:3] == (None, False) and (face, biden) in store.rejections()
+        assert (store.face(face).person_id, store.face(face).confirmed) == (None, False)
+        assert Rejection(face, biden) in store.rejections()
         assert edits.reject_face(store, face, obama) is False  # not with Obama either: only remembered
     library.refresh_folders()
     assert "biden.jpg" in " ".join(folders(library.output)["Unclustered"])
-    with Store(library.database) as store:
+    with library.editing() as store:
         assert edits.move_face(store, face, biden) is None
-        assert store.face(face)[1:3] == (biden, True)
-        assert (face, biden) not in store.rejections() and (face, obama) in store.rejections()
+        assert (store.face(face).person_id, store.face(face).confirmed) == (biden, True)
+        assert Rejection(face, biden) not in store.rejections()
+        assert Rejection(face, obama) in store.rejections()
         assert [entry.action for entry in edits.journal(store)] == ["not", "not", "move"]
         for _ in range(3):
             edits.undo_last(store)
     assert state(library.database) == before
-    with Store(library.database) as store:
+    with library.editing() as store:
         with pytest.raises(ClusterfacesError, match="there is no face 999999"):
             edits.move_face(store, 999999, obama)
         with pytest.raises(ClusterfacesError, match="there is no person 999999"):
@@ -167,16 +169,16 @@ def test_faces_move_and_not_and_their_undo(library):
 def test_corrections_survive_a_full_reclustering(library):
     library, root, people = library
     obama, biden = people["obama"], people["biden"]
-    with Store(library.database) as store:
+    with library.editing() as store:
         rejected = face_in(store, root, "2009-whitehouse/obama.jpg", obama)
         moved = face_in(store, root, "2009-whitehouse/biden2.jpg", biden)
         edits.reject_face(store, rejected, obama)
         edits.move_face(store, moved, obama)
     before = {face: person for face, person, _ in state(library.database)[1]}
     library.scan(ScanOptions(roots=[root], model="Dlib", recluster=True))
-    with Store(library.database) as store:
-        assert store.face(rejected)[1] != obama
-        assert store.face(moved)[1:3] == (obama, True)
+    with library.editing() as store:
+        assert store.face(rejected).person_id != obama
+        assert (store.face(moved).person_id, store.face(moved).confirmed) == (obama, True)
     after = {face: person for face, person, _ in state(library.database)[1]}
     assert after.keys() == before.keys()
     changed = {face: (before[face], after[face]) for face in before if before[face] != after[face]}
@@ -189,16 +191,16 @@ def test_undo_gives_back_an_id_a_later_scan_reused(library):
     kit, alex = people["kit"], people["alex"]
     assert alex == max(people.values())  # the highest id: SQLite hands it out again once it is free
     before = state(library.database)
-    with Store(library.database) as store:
+    with library.editing() as store:
         edits.merge_people(store, kit, [alex])
         with store.transaction():  # what a scan does when it finds someone new
             newcomer = store.new_person("Dlib", None)
-            store.set_face_states([(25, newcomer, False)])  # Lin-Manuel Miranda's face
+            store.set_face_states([FaceState(25, newcomer, False)])  # Lin-Manuel Miranda's face
         assert newcomer == alex
         edits.undo_last(store)
-        assert store.person(alex)[1:3] == (None, False)
+        assert (store.person(alex).name, store.person(alex).ignored) == (None, False)
         assert set(faces_of(store, alex)) == {face for face, person, _ in before[1] if person == alex}
-        relocated = store.face(25)[1]
+        relocated = store.face(25).person_id
         assert relocated not in (None, alex, kit) and faces_of(store, relocated) == [25]
     library.refresh_folders()
 
@@ -222,14 +224,14 @@ def test_hostile_names_stay_inside_the_output(library, tmp_path):
         "library.db", "library.db-wal", "library.db-shm", "library.db.lock", "people"}
     for folder in library.output.iterdir():
         assert folder.parent == library.output and not folder.is_symlink()
-    with Store(library.database) as store:
-        assert [store.person(pid)[1] for pid in ids] == names  # the display names are kept as typed
+    with library.editing() as store:
+        assert [store.person(pid).name for pid in ids] == names  # the display names are kept as typed
     empty = invoke(library, "people", "rename", str(ids[0]), "  ")
     assert empty.exit_code == 1 and empty.stderr.strip() == "error: a name cannot be empty"
     escape = invoke(library, "people", "rename", str(ids[0]), "\x1b[31mRed\x07\u202eeman")
     assert escape.exit_code == 0
-    with Store(library.database) as store:
-        assert store.person(ids[0])[1] == "[31mRed eman"  # no terminal escapes or direction overrides stored
+    with library.editing() as store:
+        assert store.person(ids[0]).name == "[31mRed eman"  # no terminal escapes or direction overrides stored
 
 
 def test_two_people_can_share_a_name(library):

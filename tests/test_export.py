@@ -18,9 +18,9 @@ import pytest
 from conftest import copy_database, restore_photos
 from typer.testing import CliRunner
 
+from clusterfaces import Library, ScanOptions
 from clusterfaces.cli.main import app
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.library.core import Library, ScanOptions
 from clusterfaces.outputs.export import schema
 from clusterfaces.people import edits
 
@@ -55,8 +55,8 @@ def edited(session_scan, tmp_path_factory):
             edits.merge_people(store, people["kit"], [people["rose"]])
             edits.rename_person(store, people["kit"], "Kit and Rose")
             edits.ignore_person(store, people["alex"])
-            face = next(f for f, p in store.face_photos(f for f, _, _ in store.person_faces(people["biden"]))
-                        if p == root / REJECTED)
+            biden = [face.id for face in store.person_face_qualities(people["biden"])]
+            face = next(f for f, p in store.face_photos(biden).items() if p == root / REJECTED)
             edits.reject_face(store, face, people["biden"])
         library.refresh_folders()
         yield library, root

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from clusterfaces import UNCLUSTERED_FOLDER
 from clusterfaces.images import decode_image
-from clusterfaces.library.core import UNCLUSTERED_FOLDER
 from clusterfaces.scan import facenet_casia
 from clusterfaces.scan.faces import FaceDetector, load_embedder
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import copy_database, restore_photos
 
-from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces import Library, ScanOptions
 from clusterfaces.outputs.gallery import write_gallery
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -12,13 +12,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from clusterfaces import Library, ScanOptions
 from clusterfaces.cli.main import app
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.library.core import Library, ScanOptions
 from clusterfaces.outputs.folders import MANIFEST_NAME
 from clusterfaces.people import edits
 from clusterfaces.scan.processing import DetectionSettings, failure_key
-from clusterfaces.store import Store
 
 pytestmark = pytest.mark.slow
 EXIFTOOL = shutil.which("exiftool")
@@ -50,8 +49,8 @@ def person_of(result, path):
 
 
 def face_of(store, person_id, path):
-    boxes = store.face_boxes(face for face, _, _ in store.person_faces(person_id))
-    return next(face for face, (photo, _) in boxes.items() if photo == path)
+    boxes = store.face_boxes(face.id for face in store.person_face_qualities(person_id))
+    return next(face for face, place in boxes.items() if place.photo == path)
 
 
 @pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed (CI installs it)")
@@ -155,8 +154,8 @@ def test_life_of_a_library(shared_photos, tmp_path, capsys):
         image.crop((10, 0, image.width, image.height)).save(edited, quality=92)
     redone = rescan("one photo cropped", (1, 1))
     assert redone.photos_redone == 1
-    with Store(library.database) as store:
-        assert store.face(moved)[1:3] == (obama, True)
+    with library.editing() as store:
+        assert (store.face(moved).person_id, store.face(moved).confirmed) == (obama, True)
 
     # 7. Photos deleted for good are kept as missing, and forgotten only when asked.
     deleted = next(root.rglob("*obama1.jpg"))
@@ -170,7 +169,7 @@ def test_life_of_a_library(shared_photos, tmp_path, capsys):
     assert cli.exit_code == 0, cli.output
     assert "forgotten" in cli.output and missing_count(library.database) == 0
     assert manifest.stat().st_mtime_ns != written  # the same people folders were written again
-    with Store(library.database) as store:
+    with library.editing() as store:
         assert str(deleted) not in store.photos_under([root])
     with capsys.disabled():
         print("\nlife of a library, per step:", json.dumps(embedded, indent=1))

@@ -13,12 +13,11 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
+from clusterfaces import Library
 from clusterfaces.cli.main import app
-from clusterfaces.library.core import Library
 from clusterfaces.outputs.folders import MAX_BYTES, MAX_CHARS
 from clusterfaces.outputs.sheets import GAP, TILE, FacePreview, contact_sheet, person_crops, write_contact_sheet
-from clusterfaces.people.edits import journal, list_people
-from clusterfaces.store import Store
+from clusterfaces.store import FaceState
 
 
 @pytest.fixture()
@@ -28,8 +27,7 @@ def library(scanned, tmp_path, monkeypatch):
     monkeypatch.setenv("CLUSTERFACES_HOME", str(tmp_path / "home"))  # where the contact sheets go
     library = Library(tmp_path / "library.db", tmp_path / "people")
     library.refresh_folders()
-    with Store(library.database) as store:
-        order = [row.id for row in list_people(store)]  # the order the session asks in: largest first
+    order = [person.id for person in library.people()]  # the order the session asks in: largest first
     return library, root, people, order
 
 
@@ -49,8 +47,7 @@ def folders(library):
 
 
 def actions(library):
-    with Store(library.database) as store:
-        return [entry.action for entry in journal(store)]
+    return [entry.action for entry in library.journal()]
 
 
 def test_name_skip_ignore_and_quit(library, tmp_path):
@@ -106,12 +103,12 @@ def test_a_name_someone_has_merges_the_two_and_undo_separates_them(library):
 
 def carve_out_video_stills(library, root, obama):
     """Make the library hold Obama twice, as a scan might: his video stills as a separate person."""
-    with Store(library.database) as store:
-        boxes = store.face_boxes([face for face, _, _ in store.person_faces(obama)])
-        stills = [face for face, (path, _) in boxes.items() if path.parent.name == "video-stills"]
+    with library.editing() as store:
+        boxes = store.face_boxes([face.id for face in store.person_face_qualities(obama)])
+        stills = [face for face, place in boxes.items() if place.photo.parent.name == "video-stills"]
         with store.transaction():
             twin = store.new_person("Dlib", None)
-            store.set_face_states((face, twin, False) for face in stills)
+            store.set_face_states(FaceState(face, twin, False) for face in stills)
     return twin
 
 
@@ -179,7 +176,7 @@ def test_piped_stdin_to_the_real_command_then_undo(library):
 
 def test_preview_draws_half_blocks_only_in_colour(library):
     library, root, people, order = library
-    with Store(library.database) as store:
+    with library.editing() as store:
         crops = [crop for _, crop in person_crops(store, people["obama"])]
     assert len(crops) == 12
     colour = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor", width=100)
@@ -201,7 +198,7 @@ def test_contact_sheet_skips_photos_it_cannot_read(library, tmp_path):
     aside = tmp_path / "rose1.jpg"
     shutil.move(photo, aside)
     try:
-        with Store(library.database) as store:
+        with library.editing() as store:
             crops = person_crops(store, people["rose"])
     finally:
         shutil.move(aside, photo)

@@ -11,10 +11,9 @@ and on 2026-11-27 with the precision-first defaults (README, Quality):
 
 import pytest
 
-from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces import Library, ScanOptions
 from clusterfaces.outputs.demo import build_demo_library
 from clusterfaces.people.evaluation import bcubed, load_labels, pairwise, true_identity
-from clusterfaces.store import Store
 
 pytestmark = pytest.mark.slow  # composes and scans 373 photos: minutes
 
@@ -31,12 +30,12 @@ def dev_scan(shared_dev_faces, tmp_path_factory):
     library = Library(work / "library.db", work / "people")
     result = library.scan(ScanOptions(roots=[photos], model="Dlib"))
     labels = load_labels(photos / "labels.json")
-    with Store(library.database) as store:
+    with library.editing() as store:
         faces = store.load_faces("Dlib", [photos])
         boxes = store.face_boxes(faces.ids.tolist())
     truth, predicted = [], []
     for face_id, person in zip(faces.ids.tolist(), faces.person_ids.tolist()):
-        path, box = boxes[face_id]
+        path, box = boxes[face_id].photo, boxes[face_id].box
         identity = true_identity(labels, photos, path, box, 0)
         if identity is not None:
             truth.append(identity)

@@ -17,8 +17,9 @@ import shutil
 import pytest
 from conftest import shared_data
 
-from clusterfaces.library.core import Library, ScanOptions
-from clusterfaces.people.evaluation import load_labels, quality, scored_library
+from clusterfaces import Library, ScanOptions
+from clusterfaces.library.scoring import scored_library
+from clusterfaces.people.evaluation import load_labels, quality
 
 BCUBED_PRECISION_FLOOR = 0.98
 MIXED_SHARE_CEILING = 0.05

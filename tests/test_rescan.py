@@ -13,8 +13,9 @@ import filelock
 import numpy as np
 import pytest
 
+from clusterfaces import Library, ScanOptions
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces.library.scanning import crawl_photos
 from clusterfaces.people.edits import merge_people, rename_person
 from clusterfaces.store import Store
 
@@ -45,7 +46,7 @@ def test_new_photos_of_a_known_person_join_them_by_id_and_name(library_copy, tmp
         shutil.move(root / relative, held / relative)
     first = scan(library, root)
     obama = person_of(first, "2009-whitehouse/obama.jpg", root)
-    with Store(library.database) as store:
+    with library.editing() as store:
         rename_person(store, obama.id, "Barack Obama")
     for relative in HELD_BACK:
         shutil.move(held / relative, root / relative)
@@ -65,13 +66,13 @@ def test_moved_and_renamed_photos_are_not_embedded_again(library_copy):
     shutil.move(root / "got", root / "game-of-thrones")
     (root / "theatre" / "alex_lacamoire1.jpg").rename(root / "theatre" / "alex renamed.jpg")
     shutil.copy(root / "2009-whitehouse" / "biden.jpg", root / "2009-whitehouse" / "biden copy.jpg")
-    with Store(library.database) as store:
+    with library.editing() as store:
         faces_before = {os.path.basename(os.fsdecode(path)): ids for path, ids in face_ids_by_photo(store)}
     second = scan(library, root)
     assert second.faces_new == 0  # nothing decoded, detected or embedded
     assert second.photos_reused == 6 + 1 + 1
     assert second.photos_removed == 0 and second.photos_missing == 0  # moved photos are the same photos
-    with Store(library.database) as store:
+    with library.editing() as store:
         faces_after = {os.path.basename(os.fsdecode(path)): ids for path, ids in face_ids_by_photo(store)}
     assert faces_after["john1.jpeg"] == faces_before["john1.jpeg"]  # same face ids: edits on them stay
     assert faces_after["alex renamed.jpg"] == faces_before["alex_lacamoire1.jpg"]
@@ -103,7 +104,7 @@ def test_deleted_photos_are_kept_as_missing_until_forgotten(library_copy):
     gone.unlink()
     result = scan(library, root)
     assert (result.photos_removed, result.photos_missing) == (0, 1)
-    with Store(library.database) as store:
+    with library.editing() as store:
         record = store.photos_under([root])[str(gone)]
         assert record.missing_since is not None and store.person(rose.id) is not None
     links = [os.readlink(p) for p in library.output.glob("*/*") if p.is_symlink()]
@@ -118,7 +119,7 @@ def test_deleted_photos_are_kept_as_missing_until_forgotten(library_copy):
     returned.unlink()
     forgotten = scan(library, root, forget_missing=True)
     assert (forgotten.photos_removed, forgotten.photos_missing) == (1, 0)
-    with Store(library.database) as store:
+    with library.editing() as store:
         assert str(gone) not in store.photos_under([root]) and str(returned) not in store.photos_under([root])
 
 
@@ -128,7 +129,7 @@ def test_names_and_merges_survive_recluster(library_copy):
     obama = person_of(first, "2009-whitehouse/obama.jpg", root)
     kit = person_of(first, "got/john1.jpeg", root)
     rose = person_of(first, "got/rose1.jpg", root)
-    with Store(library.database) as store:
+    with library.editing() as store:
         rename_person(store, obama.id, "Barack")
         merge_people(store, kit.id, [rose.id])  # the user says they are one (wrongly, but it is their call)
         rename_person(store, kit.id, "Kit and Rose")
@@ -203,12 +204,12 @@ def test_switching_detector_says_so_and_keeps_names(library_copy):
     library, root = library_copy
     first = scan(library, root)
     obama = person_of(first, "2009-whitehouse/obama.jpg", root)
-    with Store(library.database) as store:
+    with library.editing() as store:
         rename_person(store, obama.id, "Barack Obama")
     switched = scan(library, root, detector="mtcnn")
     assert switched.detector == "mtcnn"
     assert switched.photos_processed == 26 and switched.photos_reused == 0
-    with Store(library.database) as store:
+    with library.editing() as store:
         assert {record.detector for record in store.photos_under([root]).values()} == {"mtcnn"}
     assert any("processed again" in warning and "carried over" in warning for warning in switched.warnings)
     named = person_of(switched, "2009-whitehouse/obama.jpg", root)
@@ -270,17 +271,17 @@ def test_a_stale_manifest_never_hides_photos_and_the_tool_links_are_not_photos(t
     photo = jpeg_with(root, "a.jpg")
     old_out = root / "old-people"  # another library's output folder inside the root
     write_people_folders(old_out, [PersonFolder("Person 001", (photo,))], [root])
-    library = Library(tmp_path / "library.db", tmp_path / "people")
-    found, _ = library._crawl([root], NullObserverForTests())
+    people = tmp_path / "people"
+    found, _ = crawl_photos([root], people, NullObserverForTests())
     assert [f.location for f in found] == [str(photo)]  # its links are skipped
     mine = jpeg_with(old_out / "Person 001", "mine.jpg")  # the user keeps a photo of their own there
-    found, _ = library._crawl([root], NullObserverForTests())
+    found, _ = crawl_photos([root], people, NullObserverForTests())
     assert sorted(f.location for f in found) == sorted([str(photo), str(mine)])  # found; the link still not
     stale = root / "holiday"
     stale.mkdir()
     (stale / MANIFEST_NAME).write_text('{"version": 1, "folders": [], "entries": []}')
     kept = jpeg_with(stale, "b.jpg")
-    found, _ = library._crawl([root], NullObserverForTests())
+    found, _ = crawl_photos([root], people, NullObserverForTests())
     assert str(kept) in {f.location for f in found}
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterfaces.library.core import UNCLUSTERED_FOLDER, Library, ScanOptions
+from clusterfaces import UNCLUSTERED_FOLDER, Library, ScanOptions
 
 
 def folder_contents(out: Path, root: Path) -> dict[str, set[str]]:
@@ -56,13 +56,12 @@ def test_every_person_gets_one_folder_with_all_their_photos(scanned, shared_phot
 def test_no_labelled_face_is_lost(scanned, shared_photos, session_scan):
     library, result, _ = scanned
     labels = json.loads((shared_photos / "labels.json").read_text())["photos"]
-    from clusterfaces.store import Store
 
-    with Store(library.database) as store:
+    with library.editing() as store:
         faces = store.load_faces("Dlib", [session_scan.root])
         boxes = store.face_boxes(faces.ids.tolist())
     per_photo = {}
-    for path, _ in boxes.values():
+    for path in (place.photo for place in boxes.values()):
         relative = os.path.relpath(path, session_scan.root)
         per_photo[relative] = per_photo.get(relative, 0) + 1
     for relative, names in labels.items():

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from clusterfaces import Library, ScanOptions
 from clusterfaces.cli.main import app
-from clusterfaces.library.core import Library, ScanOptions
 from clusterfaces.people import face_index, search
 from clusterfaces.people.evaluation import load_labels
 from clusterfaces.people.face_index import FaceIndex
@@ -187,7 +187,7 @@ def test_same_agrees_with_the_labels(named, labels):
 
 def test_who_by_nearest_face_and_by_centre_agree_here(named):
     database, _, outside, _ = named
-    library = search.SearchLibrary(database)
+    library = Library(database).search_index()
     face, note = search.QueryEmbedder(library).one_face(outside / "obama2.jpg")
     assert note is None
     for method in ("nearest", "centre"):

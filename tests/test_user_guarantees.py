@@ -16,9 +16,8 @@ import pytest
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
-from clusterfaces import images
+from clusterfaces import Library, ScanOptions, images
 from clusterfaces.cli.main import app
-from clusterfaces.library.core import Library, ScanOptions
 from clusterfaces.outputs.demo import DemoSettings, build_demo_library
 from clusterfaces.scan import crawl
 

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from clusterfaces import Library, ScanOptions
 from clusterfaces.boxes import box_overlap
 from clusterfaces.cli.main import app
-from clusterfaces.library.core import Library, ScanOptions
 from clusterfaces.outputs.xmp import sidecar_path
 from clusterfaces.people import edits
 

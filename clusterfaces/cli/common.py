@@ -11,10 +11,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from clusterfaces.errors import ClusterfacesError, OutputError
+from clusterfaces.errors import ClusterfacesError
 
 if TYPE_CHECKING:
-    from clusterfaces.library.core import Library
+    pass
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -40,19 +40,3 @@ def user_facing(command: Callable[..., None]) -> Callable[..., None]:
             raise typer.Exit(INTERRUPTED) from None
 
     return wrapper
-
-
-
-
-def folders_not_updated(error: OutputError) -> str:
-    """The one line saying an edit is saved although the people folders could not follow it."""
-    return (f"the edit is saved, but the people folders could not be updated ({error}); they catch up at the "
-            "next edit or scan that can write them")
-
-
-def refresh_after_edit(library: Library) -> None:
-    """Make the people folders follow an edit that is already saved; if they cannot, say both."""
-    try:
-        library.refresh_folders()
-    except OutputError as error:
-        raise ClusterfacesError(folders_not_updated(error)) from None

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from clusterfaces.cli.common import DbOption, console, user_facing
-from clusterfaces.library.core import Library, ScanOptions
+from clusterfaces.library import Library, ScanOptions
 from clusterfaces.locations import data_home
 
 
@@ -52,10 +52,8 @@ def gallery(
                                              "next to the database].")] = None,
 ) -> None:
     """Write a static HTML page of the people (opens from file://, no server, no network)."""
-    from clusterfaces.outputs.gallery import write_gallery
-
     library = Library(db)
-    stats = write_gallery(library.database, out or library.database.parent / "gallery")
+    stats = library.write_gallery(out or library.database.parent / "gallery")
     console.print(f"{stats.people} people, {stats.thumbnails} face thumbnails: open {escape(stats.page.as_uri())}")
 
 

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from clusterfaces.cli.common import DbOption, OutOption, console, errors, refresh_after_edit, user_facing
-from clusterfaces.library.core import Library
+from clusterfaces.cli.common import DbOption, OutOption, console, errors, user_facing
+from clusterfaces.errors import ClusterfacesError
+from clusterfaces.library import Library
 from clusterfaces.outputs.export import LibraryState
-from clusterfaces.store import Store
 
 DEFAULT_MAP = Path("identities.json")
 SHOW_UNMATCHED = 10
@@ -36,21 +36,20 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="Replace PATH even if it is not an identity map.")] = False,
 ) -> None:
     """Write the identity map as JSON (who is in which photo, names, merges, ignores), and/or XMP sidecars."""
-    from clusterfaces.outputs.export import check_replaceable, identity_map, read_library, to_json, write_private
+    from clusterfaces.outputs.export import check_replaceable, identity_map, to_json, write_private
 
     target = path or DEFAULT_MAP
     if (path is not None or not xmp) and str(target) != "-" and not force:
         check_replaceable(target)  # before any work: `export photo.jpg` is a slip of the keyboard
     say = errors if str(path) == "-" else console  # standard output carries only the JSON then
-    with Store(Library(db).database) as store:
-        state = read_library(store, embeddings=with_embeddings)
+    state = Library(db).identity_map_state(embeddings=with_embeddings)
     if path is not None or not xmp:
         text = to_json(identity_map(state, relative=relative, embeddings=with_embeddings))
         if str(path) == "-":
             sys.stdout.write(text)
         else:
             write_private(target, text)
-            named = sum(1 for _, name, _ in state.people if name)
+            named = sum(1 for person in state.people if person.name)
             say.print(f"identity map: {len(state.people)} people ({named} named), {len(state.faces)} faces "
                          f"-> {escape(str(target))} (readable by you only)", soft_wrap=True)
     if xmp:
@@ -95,13 +94,12 @@ def import_map(
     Faces are matched by the photo's content and box, so moved photos still match; `clusterfaces undo`
     takes the import back.
     """
-    from clusterfaces.outputs.importing import import_identity_map, load_identity_map
+    from clusterfaces.outputs.importing import load_identity_map
 
     data = load_identity_map(path)
-    library = Library(db, out)
-    with library.editing() as store:
-        report = import_identity_map(store, data, source=path.name)
-    refresh_after_edit(library)
+    report = Library(db, out).import_map(data, source=path.name)
+    if report.folders_warning:
+        raise ClusterfacesError(report.folders_warning)
     if report.other_model:
         console.print(f"note: the map's faces come from {escape(report.other_model)}; they were matched to this "
                       "library's faces by photo and box", soft_wrap=True)

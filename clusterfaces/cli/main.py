@@ -15,7 +15,7 @@ from clusterfaces.cli import search as cli_search
 from clusterfaces.cli.common import console, user_facing
 from clusterfaces.errors import ClusterfacesError
 from clusterfaces.images import DEFAULT_MAX_SIDE
-from clusterfaces.library.core import (
+from clusterfaces.library import (
     BATCH_SIZE_RANGE,
     DISTANCE_RANGE,
     MAX_SIDE_RANGE,

@@ -9,20 +9,9 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.markup import escape
 
-from clusterfaces.cli.common import folders_not_updated
-from clusterfaces.errors import ClusterfacesError, OutputError
-from clusterfaces.library.core import Library
-from clusterfaces.outputs.sheets import FacePreview, contact_sheet, person_crops, write_contact_sheet
-from clusterfaces.people.edits import (
-    FaceVectors,
-    PersonRow,
-    ignore_person,
-    list_people,
-    merge_people,
-    name_person,
-    nearest_named_person,
-)
-from clusterfaces.store import Store
+from clusterfaces.errors import ClusterfacesError
+from clusterfaces.library import Edit, Library, Person
+from clusterfaces.outputs.sheets import SHEET_FACES, FacePreview, contact_sheet, write_contact_sheet
 
 PROMPT = "[bold]name[/] (Enter: skip, -: ignore, ?: help, q: quit): "
 HELP = """\
@@ -64,17 +53,14 @@ class NamingSession:
         """Walk the unnamed people until none is left or the user quits (q, or end of input). The database
         lock is held only while an answer is written, never while the prompt waits: a scan may run
         meanwhile, and an answer given during a scan waits for it."""
-        with Store(self.library.database) as store:
-            vectors = FaceVectors(store)
-            while (waiting := self._waiting(store)) and not self.tally.quit:
-                self._review(store, vectors, waiting[0], len(waiting))
-            left = len(self._waiting(store)) + len(self.skipped)
-        self._farewell(left)
+        while (waiting := self._waiting()) and not self.tally.quit:
+            self._review(waiting[0], len(waiting))
+        self._farewell(len(self._waiting()) + len(self.skipped))
         return self.tally
 
-    def _waiting(self, store: Store) -> list[PersonRow]:
-        return [row for row in list_people(store)
-                if row.name is None and not row.ignored and row.faces and row.id not in self.skipped]
+    def _waiting(self) -> list[Person]:
+        return [person for person in self.library.people()
+                if person.name is None and not person.ignored and person.faces and person.id not in self.skipped]
 
     def _ask(self, prompt: str) -> str | None:
         """One line of input, stripped; None at the end of input (treated as quit)."""
@@ -87,9 +73,9 @@ class NamingSession:
             self.console.print(answer, markup=False, highlight=False, soft_wrap=True)
         return answer.strip()
 
-    def _review(self, store: Store, vectors: FaceVectors, person: PersonRow, waiting: int) -> None:
-        self._show(store, person, waiting)
-        suggestion = nearest_named_person(store, vectors, person.id)
+    def _review(self, person: Person, waiting: int) -> None:
+        self._show(person, waiting)
+        suggestion = self.library.suggest_for_person(person.id)
         if suggestion is not None:
             answer = self._ask(f"looks like [bold]{escape(suggestion.name)}[/] ({suggestion.distance:.2f}) — "
                                "same person? \\[y/N] ")
@@ -97,17 +83,15 @@ class NamingSession:
                 self.tally.quit = True
                 return
             if answer.lower() in ("y", "yes"):
-                with self.library.exclusive():  # held only while the answer is written
-                    if not self._still_there(store, person):
-                        return
-                    merge_people(store, suggestion.person_id, [person.id])
-                self._saved(f"joined {escape(suggestion.name)}")
-                self.tally.merged += 1
+                edit = self._write(person, lambda: self.library.merge(suggestion.person_id, [person.id]))
+                if edit is not None:
+                    self._saved(f"joined {escape(suggestion.name)}", edit)
+                    self.tally.merged += 1
                 return
-        while not self._answer(store, person):
+        while not self._answer(person):
             pass
 
-    def _answer(self, store: Store, person: PersonRow) -> bool:
+    def _answer(self, person: Person) -> bool:
         """Ask for a name and act on it; False when the question has to be asked again."""
         answer = self._ask(PROMPT)
         if answer is None or answer.lower() == "q":
@@ -119,42 +103,52 @@ class NamingSession:
             self.skipped.add(person.id)
             self.tally.skipped += 1
         elif answer == "-":
-            with self.library.exclusive():
-                if not self._still_there(store, person):
-                    return True
-                ignore_person(store, person.id)
-            self.tally.ignored += 1
-            self._saved("ignored")
+            edit = self._write(person, lambda: self.library.ignore(person.id))
+            if edit is not None:
+                self.tally.ignored += 1
+                self._saved("ignored", edit)
         else:
             try:
-                with self.library.exclusive():
-                    if not self._still_there(store, person):
-                        return True
-                    target, merged = name_person(store, person.id, answer)
+                edit = self._write(person, lambda: self.library.name(person.id, answer))
             except ClusterfacesError as error:
                 self.console.print(f"[red]{escape(str(error))}[/]")
                 return False
-            name = store.person(target)[1]
+            if edit is None:
+                return True
+            target = self.library.person(edit.person_id)
+            merged = target.id != person.id
             self.tally.merged += merged
             self.tally.named += not merged
-            self._saved(f"joined {escape(name)} (person {target})" if merged else f"named {escape(name)}")
+            self._saved(f"joined {escape(target.label)} (person {target.id})" if merged
+                        else f"named {escape(target.label)}", edit)
         return True
 
-    def _still_there(self, store: Store, person: PersonRow) -> bool:
-        """Whether the person still exists once the lock is held (a scan that ran while the prompt waited may
-        have regrouped their faces); if not, say the answer is dropped."""
-        if store.person(person.id) is not None:
-            return True
+    def _write(self, person: Person, edit: Callable[[], Edit]) -> Edit | None:
+        """Save one answer (the library waits for the database lock while it writes). When the person is
+        gone by then (a scan that ran while the prompt waited regrouped their faces), say the answer is
+        dropped and return None."""
+        try:
+            return edit()
+        except ClusterfacesError:
+            if self._exists(person.id):
+                raise
         self.console.print(f"[yellow]person {person.id} is gone: a scan regrouped their faces while you answered; "
                            "nothing was saved for them[/]", soft_wrap=True)
-        return False
+        return None
 
-    def _show(self, store: Store, person: PersonRow, waiting: int) -> None:
+    def _exists(self, person_id: int) -> bool:
+        try:
+            self.library.person(person_id)
+        except ClusterfacesError:
+            return False
+        return True
+
+    def _show(self, person: Person, waiting: int) -> None:
         self.console.print()
         self.console.rule(f"Person {person.id:03d}", align="left")
         self.console.print(f"{person.faces} faces in {person.photos} photos "
                            f"({waiting} unnamed {'person' if waiting == 1 else 'people'} to go)")
-        crops = person_crops(store, person.id)
+        crops = self.library.person_crops(person.id, SHEET_FACES)
         if not crops:
             self.console.print("[dim]none of this person's photos can be read right now[/]")
             return
@@ -166,12 +160,10 @@ class NamingSession:
         if self.preview:
             self.console.print(FacePreview([crop for _, crop in crops]))
 
-    def _saved(self, what: str) -> None:
+    def _saved(self, what: str, edit: Edit) -> None:
         self.console.print(f"[green]✓[/] {what}")
-        try:
-            self.library.refresh_folders()
-        except OutputError as error:
-            self.console.print(f"[yellow]{escape(folders_not_updated(error))}[/]", soft_wrap=True)
+        if edit.folders_warning:
+            self.console.print(f"[yellow]{escape(edit.folders_warning)}[/]", soft_wrap=True)
 
     def _farewell(self, left: int) -> None:
         tally = self.tally

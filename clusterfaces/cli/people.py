@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from clusterfaces.cli.common import DbOption, OutOption, console, refresh_after_edit, user_facing
+from clusterfaces.cli.common import DbOption, OutOption, console, user_facing
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.library.core import Library
-from clusterfaces.store import Store
+from clusterfaces.library import Edit, Library
 
 people_app = typer.Typer(help="List people, and name, merge, ignore or split them (each edit is kept through "
                          "every re-run, and can be undone).", no_args_is_help=False)
@@ -21,16 +20,15 @@ faces_app = typer.Typer(help="Correct single faces: list a person's faces, move 
 PersonId = Annotated[int, typer.Argument(help="Person id, as `clusterfaces people` lists them.", show_default=False)]
 FaceId = Annotated[int, typer.Argument(help="Face id, as `clusterfaces faces list` and the contact sheets show "
                                        "them.", show_default=False)]
-Result = TypeVar("Result")
 
 
-def _edit(db: DbOption, out: OutOption, change: Callable[[Store], Result]) -> Result:
-    """Apply one edit to the database, then make the people folders follow."""
-    library = Library(db, out)
-    with library.editing() as store:
-        result = change(store)
-    refresh_after_edit(library)
-    return result
+def _edit(db: DbOption, out: OutOption, change: Callable[[Library], Edit]) -> Edit:
+    """Apply one edit through the library (it makes the people folders follow); a folders warning ends the
+    command as an error, the edit itself being saved."""
+    edit = change(Library(db, out))
+    if edit.folders_warning:
+        raise ClusterfacesError(edit.folders_warning)
+    return edit
 
 
 @people_app.callback(invoke_without_command=True)
@@ -45,12 +43,10 @@ def people(
         return
     from rich.table import Table
 
-    from clusterfaces.people.edits import list_people
-
-    with Store(Library(db).database) as store:
-        rows = list_people(store)
+    rows = Library(db).people()
     if as_json:
-        print(json.dumps([row.__dict__ for row in rows], ensure_ascii=False, indent=1))
+        print(json.dumps([{"id": row.id, "name": row.name, "ignored": row.ignored, "faces": row.faces,
+                           "photos": row.photos} for row in rows], ensure_ascii=False, indent=1))
         return
     table = Table()
     for column, justify in (("id", "right"), ("name", "left"), ("faces", "right"), ("photos", "right")):
@@ -66,10 +62,10 @@ def people(
 @user_facing
 def people_rename(person_id: PersonId, name: str, db: DbOption = None, out: OutOption = None) -> None:
     """Name a person (their faces are then kept together through every re-clustering)."""
-    from clusterfaces.people.edits import clean_name, rename_person
+    from clusterfaces.people.edits import clean_name
 
-    confirmed = _edit(db, out, lambda store: rename_person(store, person_id, name))
-    console.print(f"person {person_id} is now {escape(clean_name(name))} ({confirmed} faces)", soft_wrap=True)
+    edit = _edit(db, out, lambda library: library.rename(person_id, name))
+    console.print(f"person {person_id} is now {escape(clean_name(name))} ({edit.faces} faces)", soft_wrap=True)
 
 
 @people_app.command("merge")
@@ -78,21 +74,17 @@ def people_merge(person_ids: Annotated[list[int], typer.Argument(help="Person id
                                                                  "others' faces.", show_default=False)],
                  db: DbOption = None, out: OutOption = None) -> None:
     """Merge people into the first one given (the merge is kept through every re-clustering)."""
-    from clusterfaces.people.edits import merge_people
-
     if len(person_ids) < 2:
         raise ClusterfacesError("give at least two person ids: the first keeps the others' faces")
-    moved = _edit(db, out, lambda store: merge_people(store, person_ids[0], person_ids[1:]))
-    console.print(f"merged into person {person_ids[0]} ({moved} faces moved)")
+    edit = _edit(db, out, lambda library: library.merge(person_ids[0], person_ids[1:]))
+    console.print(f"merged into person {person_ids[0]} ({edit.faces} faces moved)")
 
 
 @people_app.command("ignore")
 @user_facing
 def people_ignore(person_id: PersonId, db: DbOption = None, out: OutOption = None) -> None:
     """Ignore a person: not someone you care about (no folder, never offered for naming)."""
-    from clusterfaces.people.edits import ignore_person
-
-    _edit(db, out, lambda store: ignore_person(store, person_id))
+    _edit(db, out, lambda library: library.ignore(person_id))
     console.print(f"person {person_id} is ignored: no folder, not offered by `clusterfaces name`")
 
 
@@ -100,9 +92,7 @@ def people_ignore(person_id: PersonId, db: DbOption = None, out: OutOption = Non
 @user_facing
 def people_unignore(person_id: PersonId, db: DbOption = None, out: OutOption = None) -> None:
     """Stop ignoring a person."""
-    from clusterfaces.people.edits import ignore_person
-
-    _edit(db, out, lambda store: ignore_person(store, person_id, ignored=False))
+    _edit(db, out, lambda library: library.ignore(person_id, ignored=False))
     console.print(f"person {person_id} is no longer ignored")
 
 
@@ -111,9 +101,7 @@ def people_unignore(person_id: PersonId, db: DbOption = None, out: OutOption = N
 def people_split(person_id: PersonId, db: DbOption = None, out: OutOption = None) -> None:
     """Re-cluster one person's faces into sub-groups: the largest keeps the id, the others become new
     unnamed people to review with `clusterfaces name`."""
-    from clusterfaces.people.edits import split_person
-
-    groups = _edit(db, out, lambda store: split_person(store, person_id))
+    groups = _edit(db, out, lambda library: library.split(person_id)).groups
     if len(groups) == 1:
         console.print(f"person {person_id}'s {groups[0][1]} faces form one group: nothing to split")
         return
@@ -129,14 +117,8 @@ def faces_list(person_id: PersonId, db: DbOption = None,
     """List a person's faces: face id, photo, box, and whether you confirmed it."""
     from rich.table import Table
 
-    from clusterfaces.people.edits import existing_person
-
-    with Store(Library(db).database) as store:
-        existing_person(store, person_id)
-        ids = [face[0] for face in store.person_faces(person_id)]
-        boxes = store.face_boxes(ids)
-        confirmed = {face_id: store.face(face_id)[2] for face_id in ids}
-    rows = [{"id": f, "photo": str(boxes[f][0]), "box": list(boxes[f][1]), "confirmed": confirmed[f]} for f in ids]
+    rows = [{"id": face.id, "photo": str(face.photo), "box": list(face.box), "confirmed": face.confirmed}
+            for face in Library(db).person_faces(person_id)]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return
@@ -153,9 +135,7 @@ def faces_list(person_id: PersonId, db: DbOption = None,
 @user_facing
 def faces_move(face_id: FaceId, person_id: PersonId, db: DbOption = None, out: OutOption = None) -> None:
     """Put a face with a person (kept through every re-clustering)."""
-    from clusterfaces.people.edits import move_face
-
-    _edit(db, out, lambda store: move_face(store, face_id, person_id))
+    _edit(db, out, lambda library: library.move_faces([face_id], person_id))
     console.print(f"face {face_id} is now with person {person_id}")
 
 
@@ -163,9 +143,7 @@ def faces_move(face_id: FaceId, person_id: PersonId, db: DbOption = None, out: O
 @user_facing
 def faces_not(face_id: FaceId, person_id: PersonId, db: DbOption = None, out: OutOption = None) -> None:
     """Say a face is not this person: it leaves them, and no clustering puts it with them again."""
-    from clusterfaces.people.edits import reject_face
-
-    left = _edit(db, out, lambda store: reject_face(store, face_id, person_id))
+    left = _edit(db, out, lambda library: library.reject_faces([face_id], person_id)).faces
     console.print(f"face {face_id} is not person {person_id}" + ("; it left them" if left else
                                                                  " (it was not with them; it never will be)"))
 
@@ -181,9 +159,7 @@ def name_people(db: DbOption = None, out: OutOption = None) -> None:
 @user_facing
 def undo(db: DbOption = None, out: OutOption = None) -> None:
     """Undo the last edit (names, merges, ignores, splits, face moves); repeat to go further back."""
-    from clusterfaces.people.edits import undo_last
-
-    summary = _edit(db, out, undo_last)
+    summary = _edit(db, out, lambda library: library.undo()).summary
     console.print(f"undone: {escape(summary)}", soft_wrap=True)
 
 
@@ -198,10 +174,7 @@ def log(
 
     from rich.table import Table
 
-    from clusterfaces.people.edits import journal
-
-    with Store(Library(db).database) as store:
-        entries = journal(store, min(limit, 2**31))  # SQLite's LIMIT is 64 bits
+    entries = Library(db).journal(min(limit, 2**31))  # SQLite's LIMIT is 64 bits
     if as_json:
         print(json.dumps([entry.__dict__ for entry in entries], ensure_ascii=False, indent=1))
         return

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from clusterfaces.library.core import ScanResult
+from clusterfaces.library import ScanResult
 
 STAGE_LABELS = {
     "crawl": "Finding photos",
@@ -132,10 +132,10 @@ def print_summary(console: Console, result: ScanResult) -> None:
     for _root, reason in result.unavailable_roots:
         console.print(f"[yellow]Left alone:[/] {escape(reason)}", soft_wrap=True)
     if result.unreadable:
-        reasons = Counter(reason for _, reason in result.unreadable)
+        reasons = Counter(photo.reason for photo in result.unreadable)
         console.print(f"[yellow]Unreadable photos[/] ({unreadable}; retried when the file changes):")
-        for path, reason in result.unreadable[:UNREADABLE_SHOWN]:
-            console.print(f"  {shown_path(path)}: {escape(reason)}")
+        for photo in result.unreadable[:UNREADABLE_SHOWN]:
+            console.print(f"  {shown_path(photo.path)}: {escape(photo.reason)}")
         if unreadable > UNREADABLE_SHOWN:
             common = ", ".join(f"{n} x {escape(r)}" for r, n in reasons.most_common(3))
             console.print(f"  ... and {unreadable - UNREADABLE_SHOWN} more ({common})")

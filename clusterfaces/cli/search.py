@@ -14,7 +14,7 @@ from rich.table import Table
 
 from clusterfaces.cli.common import DbOption, console, errors, user_facing
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.library.core import Library
+from clusterfaces.library import Library
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ModelOption = Annotated[str | None, typer.Option(help="Refuse unless this is the library's model (queries are "
@@ -25,9 +25,7 @@ WhichOption = Annotated[int | None, typer.Option("--which", help="For a photo wi
 
 
 def _open(db: Path | None, model: str | None):
-    from clusterfaces.people.search import SearchLibrary
-
-    library = SearchLibrary(Library(db).database)
+    library = Library(db).search_index()
     library.check_model(model)
     return library
 

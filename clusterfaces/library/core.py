@@ -1,139 +1,57 @@
-"""A Library is one database plus its photo roots; `scan` runs the whole pipeline end to end."""
+"""The Library: one database, its photo roots and its people folders; the one entry point of every front end."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+from PIL import Image
 
 from clusterfaces.errors import ClusterfacesError, OutputError
-from clusterfaces.images import DEFAULT_MAX_SIDE
+from clusterfaces.images import decode_image
+from clusterfaces.library.options import ScanOptions, ScanResult
+from clusterfaces.library.people_folders import describe_people, write_folders
+from clusterfaces.library.records import Doubt, Edit, Face, Person
+from clusterfaces.library.scanning import ScanRun
 from clusterfaces.locations import default_database, default_output
 from clusterfaces.outputs import folders
-from clusterfaces.people.calibration import calibrate
-from clusterfaces.people.cluster_centres import attach_leftovers
-from clusterfaces.people.clustering import ClusterSettings, cluster_embeddings
-from clusterfaces.people.continuity import one_face_per_photo, people_from_clusters
-from clusterfaces.people.identities import PersonSummary, carry_over_people, people_with_faces, store_people
+from clusterfaces.outputs.crops import face_crops
+from clusterfaces.people import edits
+from clusterfaces.people.clustering import ClusterSettings
+from clusterfaces.people.suggestions import NamedCentres, Suggestion, centre, nearest_named_person
 from clusterfaces.progress import NullObserver, ScanObserver
-from clusterfaces.scan import crawl, processing
-from clusterfaces.scan.faces import DEFAULT_DETECTOR, DEFAULT_MODEL, l2_normalise, load_embedder
-from clusterfaces.store import Store, StoredFaces
+from clusterfaces.store import JournalEntry, LastScan, Store
+from clusterfaces.store.database import running_scan_roots
 
-UNCLUSTERED_FOLDER = "Unclustered"
-# Between full re-clusterings new faces only join the people they clearly match; a full
-# re-clustering runs when this many faces wait unassigned (at least RECLUSTER_MIN_NEW, and at
-# least RECLUSTER_SHARE of the faces the last re-clustering saw), or on `scan --recluster`.
-RECLUSTER_MIN_NEW = 20
-RECLUSTER_SHARE = 0.25
-# A root that lost more than this share of its photos since the last scan, and more than
-# LOST_ROOT_MIN_PHOTOS of them, is taken for a drive that is not (fully) there: left as it is.
-LOST_ROOT_SHARE = 0.5
-LOST_ROOT_MIN_PHOTOS = 20
-# What the options may be (the CLI refuses anything else before a scan records a thing).
-MAX_SIDE_RANGE = (320, 20_000)  # or 0/None: full size
-BATCH_SIZE_RANGE = (1, 4096)
-WORKERS_RANGE = (0, 64)
-MIN_FACE_SIZE_RANGE = (0, 10_000)
-DISTANCE_RANGE = (0.0, 2.0)  # between L2-normalised embeddings
+if TYPE_CHECKING:
+    from clusterfaces.outputs.export import LibraryState
+    from clusterfaces.outputs.gallery import GalleryStats
+    from clusterfaces.outputs.importing import ImportReport
+    from clusterfaces.people.search import SearchLibrary
 
-
-def usable_faces(faces: StoredFaces, settings: ClusterSettings) -> dict[int, bool]:
-    """Face id -> whether it is big and certain enough to be grouped."""
-    return dict(zip(faces.ids.tolist(), settings.clusterable(faces.sizes, faces.scores).tolist()))
-
-
-def default_workers() -> int:
-    """Decode/detect worker processes: one per core (the embedder runs alongside in the main process)."""
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
-@dataclass
-class ScanOptions:
-    """Everything a scan can be told; the CLI fills it from its options."""
-
-    roots: list[Path]
-    model: str | None = None  # None: the library's model, or the default with its offline fallback
-    detector: str | None = None  # None: the library's detector, or the default
-    max_side: int | None = DEFAULT_MAX_SIDE
-    batch_size: int = 32
-    workers: int = field(default_factory=default_workers)
-    clustering: ClusterSettings = field(default_factory=ClusterSettings)
-    link_mode: str = "symlink"
-    offline: bool = False
-    recluster: bool = False
-    forget_missing: bool = False  # forget the photos not on disk now (else they are kept as missing)
-    dask: str | None = None  # a Dask scheduler address (or "local"): detect on that cluster, not a local pool
-
-    def check(self) -> None:
-        """Refuse options out of range, before anything is recorded (one-line ClusterfacesError)."""
-        low, high = MAX_SIDE_RANGE
-        if self.max_side is not None and self.max_side != 0 and not low <= self.max_side <= high:
-            raise ClusterfacesError(f"--max-side {self.max_side} is out of range: give 0 (full size) or "
-                                    f"{low} to {high} pixels")
-        distances = {"--attach-distance": self.clustering.attach_distance,
-                     "--cluster-epsilon": self.clustering.selection_epsilon}
-        for option, value, (low, high) in (
-            ("--batch-size", self.batch_size, BATCH_SIZE_RANGE), ("--workers", self.workers, WORKERS_RANGE),
-            ("--min-face-size", self.clustering.min_face_size, MIN_FACE_SIZE_RANGE),
-            ("--min-score", self.clustering.min_score, (0.0, 1.0)),
-            *((option, value, DISTANCE_RANGE) for option, value in distances.items()),
-        ):
-            if value is not None and not (isinstance(value, int | float) and low <= value <= high):
-                raise ClusterfacesError(f"{option} {value} is out of range: give {low} to {high}")
-
-
-@dataclass
-class PersonReport:
-    """A person in the summary: who, how many faces and photos, and their folder."""
-
-    person: PersonSummary
-    photos: list[Path]
-
-
-@dataclass
-class ScanResult:
-    """What a scan did, for the summary and for tests."""
-
-    model: str
-    detector: str
-    database: Path
-    output: Path
-    warnings: list[str] = field(default_factory=list)
-    photos_seen: int = 0
-    photos_processed: int = 0
-    photos_reused: int = 0  # moved, renamed or duplicated: faces copied, nothing recomputed
-    photos_retagged: int = 0  # same pixels, new tags or dates in the file: nothing recomputed
-    photos_redone: int = 0  # new pixels at a known path: detected again, each face's marks carried over
-    photos_removed: int = 0  # forgotten on purpose (--forget-missing)
-    photos_missing: int = 0  # not on disk, kept with their faces and people
-    photos_returned: int = 0  # missing before, back now (same path or moved)
-    missing_people: list[PersonSummary] = field(default_factory=list)  # people seen only in missing photos
-    unavailable_roots: list[tuple[Path, str]] = field(default_factory=list)  # left alone this scan, and why
-    unreadable: list[tuple[Path, str]] = field(default_factory=list)
-    skipped: list[crawl.SkippedPath] = field(default_factory=list)
-    faces_total: int = 0
-    faces_new: int = 0
-    faces_clustered: int = 0
-    faces_filtered: int = 0  # too small or too uncertain to cluster
-    people: list[PersonReport] = field(default_factory=list)
-    unclustered_photos: list[Path] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
-    settings: dict = field(default_factory=dict)
-    reclustered: bool = False
+Result = TypeVar("Result")
 
 
 class Library:
-    """One database and the output folder its people are written to."""
+    """One database and the output folder its people are written to.
+
+    Reads open the database for their own question and take no lock; edits wait for the database lock
+    (one scan or edit at a time), are journalled, and make the people folders follow."""
 
     def __init__(self, database: Path | None = None, output: Path | None = None) -> None:
         self.database = Path(database) if database else default_database()
         self._output = Path(output) if output else None
+        self._centres: tuple[tuple, NamedCentres] | None = None
+
+    @classmethod
+    def open(cls, database: Path | None = None, output: Path | None = None) -> Library:
+        """The library at this database (default: the user's), writing its people folders to output
+        (default: where its last scan wrote them). Opens nothing yet."""
+        return cls(database, output)
 
     @property
     def output(self) -> Path:
@@ -152,145 +70,15 @@ class Library:
             return None
         return Path(remembered) if remembered else None
 
-    def scan(self, options: ScanOptions, observer: ScanObserver = NullObserver()) -> ScanResult:
-        """Crawl, process what is new, cluster, and write the people folders."""
-        options.check()
-        clock = time.perf_counter()
-        with self.exclusive(), Store(self.database) as store:
-            roots, absent = self._checked_roots(options.roots, store)
-            self._check_output(roots + [root for root, _ in absent])
-            result = ScanResult(model=options.model or DEFAULT_MODEL, detector=options.detector or DEFAULT_DETECTOR,
-                                database=self.database, output=self.output, unavailable_roots=absent)
-            result.warnings += [reason for _, reason in absent]  # the summary shows them, one line each
-            previous = store.last_model()
-            model = options.model or (previous[0] if previous else DEFAULT_MODEL)
-            detector = options.detector or (previous[1] if previous else DEFAULT_DETECTOR)
-            observer.start("crawl", None)
-            found, result.skipped = self._crawl(roots, observer)
-            result.photos_seen = len(found)
-            known = store.photos_under(roots)
-            result.seconds["crawl"] = time.perf_counter() - clock
-
-            all_roots = roots + [root for root, _ in absent]
-            run_id = store.start_run(all_roots, model, detector, self._settings(options))
-            try:
-                with store.transaction():
-                    store.set_setting("output", os.path.abspath(self.output))
-                present = {file.location for file in found}
-                vanished = {r.id for location, r in known.items() if location not in present}
-                model = self._process(store, found, known, model, detector, previous, options, run_id, result,
-                                      observer, vanished)
-                self._settle_missing(store, roots, found, known, options, run_id, result, observer)
-                available = [root for root in roots if root not in {r for r, _ in result.unavailable_roots}]
-                store.set_run_settings(run_id, {**self._settings(options), "unavailable": [
-                    os.fsdecode(root) for root, _ in result.unavailable_roots]})
-
-                if available:
-                    clock = time.perf_counter()
-                    observer.start("cluster", None)
-                    self._cluster(store, model, available, options, run_id, result)
-                    result.seconds["cluster"] = time.perf_counter() - clock
-
-                    clock = time.perf_counter()
-                    observer.start("report", None)
-                    self._write_folders(store, available, options.link_mode, result)
-                    result.unreadable = store.unreadable_photos(available)
-                    result.seconds["report"] = time.perf_counter() - clock
-                result.missing_people = [PersonSummary(pid, name, ignored, ()) for pid, name, ignored
-                                         in store.people_only_missing(model)]
-            except BaseException:
-                store.finish_run(run_id, {}, status="interrupted")
-                raise
-            store.finish_run(run_id, self._summary(result))
-        return result
-
-    def _settle_missing(self, store: Store, roots: list[Path], found: list[crawl.FoundFile], known: dict,
-                        options: ScanOptions, run_id: int, result: ScanResult, observer: ScanObserver) -> None:
-        """Photos not found are kept as missing (or forgotten, when asked); a root that is empty or lost
-        most of its photos since the last scan is left as it is; missing photos found again are back."""
-        present = {file.location for file in found}
-        missing_before = {r.id for r in known.values() if r.missing_since is not None}
-        back = [r.id for location, r in known.items() if location in present and r.missing_since is not None]
-        forgotten: set[int] = set()
-        now = store.photos_under(roots) if any(location not in present for location in known) else known
-        for root in roots:
-            prefix = os.path.join(os.fsdecode(root), "")
-            under = [r for location, r in known.items() if location.startswith(prefix)]
-            had = sum(1 for r in under if r.missing_since is None)
-            lost = [r.id for location, r in now.items() if location.startswith(prefix) and location not in present
-                    and r.missing_since is None]
-            missing = [r.id for location, r in now.items() if location.startswith(prefix)
-                       and r.missing_since is not None]
-            seen = sum(1 for location in present if location.startswith(prefix))
-            if lost and seen == 0:
-                reason = (f"{root} is empty (a drive not mounted?): its {had} photos are left as they are; "
-                          "scan again when it is back")
-            elif len(lost) > max(LOST_ROOT_MIN_PHOTOS, LOST_ROOT_SHARE * had) and not options.forget_missing:
-                reason = (f"{root} lost {len(lost)} of its {had} photos since the last scan (a drive not fully "
-                          "there?): they are left as they are; scan again when they are back, or add "
-                          "--forget-missing if they are gone for good")
-            else:
-                reason = None
-            if reason:
-                result.unavailable_roots.append((root, reason))
-                result.warnings.append(reason)
-                continue
-            with store.transaction():
-                if options.forget_missing:
-                    result.photos_removed += store.remove_photos(lost + missing)
-                    forgotten.update(lost + missing)
-                else:
-                    store.mark_missing(lost, run_id)
-        with store.transaction():
-            store.mark_found(back, run_id)
-        missing_after = set(store.missing_photos(roots))
-        result.photos_missing = len(missing_after)
-        result.photos_returned = len(missing_before - missing_after - forgotten)
-
-    def _process(self, store: Store, found: list[crawl.FoundFile], known: dict, model: str, detector: str,
-                 previous: tuple[str, str] | None, options: ScanOptions, run_id: int, result: ScanResult,
-                 observer: ScanObserver, vanished: set[int]) -> str:
-        """Detect and embed what is new or changed; returns the model actually used (after any fallback)."""
-        failure = processing.failure_key(processing.DetectionSettings(detector, model, options.max_side))
-        todo = processing.files_to_process(found, known, model, detector, failure)
-        if not todo:
-            result.model, result.detector = model, detector
-            return model
-        observer.start("model", None)
-        embedder, warning = load_embedder(model, options.model is not None, not options.offline)
-        if warning:
-            result.warnings.append(warning)
-            observer.warn(warning)
-            model = embedder.model_name
-            store.set_run_model(run_id, model)
-            todo = processing.files_to_process(found, known, model, detector, failure)
-        result.model, result.detector = model, detector
-        carried = []
-        if previous and previous != (model, detector):
-            switched = sum(1 for f in todo if f.location in known and known[f.location].status == "done")
-            if switched:
-                carried = store.people_faces(previous[0])
-                message = (f"this library's faces come from {previous[0]} with the {previous[1]} detector; "
-                           f"{switched} photos are processed again with {model} and {detector}. Names, merges and "
-                           "ignored people are carried over to the new faces by photo and box.")
-                result.warnings.append(message)
-                observer.warn(message)
-        settings = processing.DetectionSettings(detector, model, options.max_side, not options.offline)
-        started = time.perf_counter()
-        movable = vanished | {record.id for record in known.values() if record.missing_since is not None}
-        stats = processing.process_photos(todo, store, embedder, settings, run_id, batch_size=options.batch_size,
-                                          workers=options.workers, observer=observer, known=known, movable=movable,
-                                          dask=options.dask)
-        result.seconds.update({k: v for k, v in stats.seconds.items() if v})
-        result.seconds["processing (wall)"] = time.perf_counter() - started
-        result.photos_processed = stats.photos
-        result.photos_reused = stats.reused_photos
-        result.photos_retagged = stats.retagged_photos
-        result.photos_redone = stats.redone_photos
-        result.faces_new = stats.faces
-        if carried:
-            carry_over_people(store, carried, model, run_id)
-        return model
+    # --- access -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Store]:
+        """The database for reading, in one consistent snapshot (a scan may commit meanwhile). A library
+        that does not exist yet is a one-line error: reading never creates the database."""
+        if not self.database.exists():
+            raise ClusterfacesError(f"there is no library at {self.database} yet: run `clusterfaces scan` first")
+        with Store(self.database) as store, store.reading():
+            yield store
 
     @contextlib.contextmanager
     def editing(self) -> Iterator[Store]:
@@ -300,11 +88,29 @@ class Library:
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
-        """One scan or edit at a time per database: a second one waits for the first, saying so (locking.py)."""
+        """One scan or edit at a time per database: a second one waits for the first, saying so."""
         from clusterfaces.store.locking import database_lock
 
         with database_lock(self.database):
             yield
+
+    def current(self) -> LastScan:
+        """The library as its last scan left it; a one-line error when it was never scanned."""
+        with self.reading() as store:
+            return _last_scan(store)
+
+    def scan_running(self) -> bool:
+        """Whether a scan is running on this database now."""
+        return self.database.is_file() and running_scan_roots(self.database) is not None
+
+    # --- scan -------------------------------------------------------------------------------
+    def scan(self, options: ScanOptions, observer: ScanObserver = NullObserver()) -> ScanResult:
+        """Crawl, process what is new, cluster, and write the people folders."""
+        options.check()
+        with self.exclusive(), Store(self.database) as store:
+            roots, absent = self._checked_roots(options.roots, store)
+            self._check_output(roots + [root for root, _ in absent])
+            return ScanRun(store, options, self.output, roots, absent, observer).run()
 
     def _checked_roots(self, roots: list[Path], store: Store) -> tuple[list[Path], list[tuple[Path, str]]]:
         """The roots to walk, and those that are not there although the library holds photos below
@@ -344,117 +150,238 @@ class Library:
                 f"the output folder {output} holds photos clusterfaces did not put there ({photo}): choose an empty "
                 "or new folder for --out")
 
-    def _crawl(self, roots: list[Path], observer: ScanObserver) -> tuple[list[crawl.FoundFile], list]:
-        found, skipped = [], []
-        output = Path(os.path.abspath(self.output))
-        tool_files: set[str] = set()
-
-        def skip_folder(folder: Path) -> bool:
-            # An output folder (of this or another library) is skipped unless it holds photos of the user's
-            # (a stale manifest never hides photos): then only the links and copies the tool made are skipped.
-            if folder == output:
-                return True
-            made = folders.tool_files(folder)
-            if made is None:
-                return False
-            if folders.foreign_photo(folder, made) is None:
-                return True
-            tool_files.update(made)
-            return False
-
-        for item in crawl.crawl(roots, skip_folder, tool_files.__contains__):
-            if isinstance(item, crawl.FoundFile):
-                found.append(item)
-                observer.advance("crawl", 1)
-            else:
-                skipped.append(item)
-        return found, skipped
-
-    def _cluster(self, store: Store, model: str, roots: list[Path], options: ScanOptions, run_id: int,
-                 result: ScanResult) -> None:
-        """Re-cluster everything when due (or asked), else attach new faces to the people they match."""
-        settings = options.clustering
-        faces = store.load_faces(model, roots)
-        usable = settings.clusterable(faces.sizes, faces.scores)
-        vectors = l2_normalise(faces.embeddings)
-        resolved = settings.resolved(int(usable.sum()), model,
-                                     calibrate(vectors[usable], faces.photo_ids[usable], model))
-        last = store.last_recluster(model)
-        waiting = usable & (faces.person_ids == 0) & (faces.created_runs > (last[0] if last else 0))
-        due = last is None or waiting.sum() >= max(RECLUSTER_MIN_NEW, RECLUSTER_SHARE * last[1])
-        result.reclustered = options.recluster or due
-        if result.reclustered:
-            labels = np.full(len(faces.ids), -1, dtype=np.int64)
-            if usable.any():
-                labels[usable] = cluster_embeddings(vectors[usable], resolved, model, faces.photo_ids[usable])
-            people, _ = people_from_clusters(vectors, labels, faces.person_ids, faces.confirmed)
-            store.mark_reclustered(run_id, int(usable.sum()))
-        else:
-            people = faces.person_ids.copy()
-            labels = np.where(people[usable] > 0, people[usable], -1)  # person ids as cluster labels, -1: nobody
-            people[usable] = attach_leftovers(vectors[usable], labels, resolved.attach_distance or 0.0).clip(min=0)
-        people = one_face_per_photo(vectors, people, faces.photo_ids, faces.confirmed)
-        store_people(store, model, faces.ids, people, run_id)
-        result.faces_total = len(faces.ids)
-        result.faces_filtered = int((~usable).sum())
-        result.settings["clustering"] = asdict(resolved)
-
-        self._describe_people(store, model, roots, usable_faces(faces, settings), result)
-
-    @staticmethod
-    def _describe_people(store: Store, model: str, roots: list[Path], usable: dict[int, bool],
-                         result: ScanResult) -> None:
-        """Fill the result's people (largest first) and photos with ungrouped faces, from the database."""
-        stored = store.load_faces(model, roots)
-        result.faces_clustered = int((stored.person_ids > 0).sum())
-        photo_of_face = dict(store.face_photos(stored.ids.tolist()))
-        result.people = [
-            PersonReport(person, sorted({photo_of_face[f] for f in person.face_ids}))
-            for person in people_with_faces(store, model, stored.ids, stored.person_ids)
-        ]
-        result.unclustered_photos = sorted({
-            photo_of_face[face] for face, person in zip(stored.ids.tolist(), stored.person_ids.tolist())
-            if person == 0 and usable.get(face, False)
-        })
-
     def refresh_folders(self) -> ScanResult:
-        """Rewrite the people folders from the database as the last scan left them (after an edit)."""
-        with Store(self.database) as store:
-            last = store.last_run()
-            if last is None:
-                raise ClusterfacesError(f"{self.database} has no finished scan yet: run `clusterfaces scan` first")
-            roots, model, detector, settings = last
-            unavailable = set(settings.get("unavailable", []))
-            roots = [root for root in roots if os.fsdecode(root) not in unavailable]
+        """Rewrite the people folders from the database as the last scan left it (after an edit). Reads no
+        embedding."""
+        with self.reading() as store:
+            last = _last_scan(store)
+            unavailable = set(last.settings.get("unavailable", []))
+            roots = [root for root in last.roots if os.fsdecode(root) not in unavailable]
             if not roots:
                 raise OutputError("the photo folders were not there at the last scan")
             self._check_output(roots)
-            clustering = ClusterSettings(**settings.get("clustering", {}))
-            result = ScanResult(model=model, detector=detector, database=self.database, output=self.output)
-            faces = store.load_faces(model, roots)
-            self._describe_people(store, model, roots, usable_faces(faces, clustering), result)
-            self._write_folders(store, roots, settings.get("link_mode", "symlink"), result)
+            clustering = ClusterSettings(**last.settings.get("clustering", {}))
+            result = ScanResult(model=last.model, detector=last.detector, database=self.database, output=self.output)
+            describe_people(store, last.model, roots, clustering, result)
+        write_folders(self.output, roots, last.settings.get("link_mode", "symlink"), result)
         return result
 
-    def _write_folders(self, store: Store, roots: list[Path], link_mode: str, result: ScanResult) -> None:
-        wanted = [folders.PersonFolder(p.person.label, tuple(p.photos)) for p in result.people if not p.person.ignored]
-        if result.unclustered_photos:
-            wanted.append(folders.PersonFolder(UNCLUSTERED_FOLDER, tuple(result.unclustered_photos)))
-        result.settings["folders"] = asdict(folders.write_people_folders(self.output, wanted, roots, link_mode))
+    # --- reads ------------------------------------------------------------------------------
+    def people(self, include_ignored: bool = True) -> list[Person]:
+        """Every person with faces, largest first (none before the first scan)."""
+        if not self.database.exists():
+            return []
+        with self.reading() as store:
+            last = store.last_run()
+            if last is None:
+                return []
+            counts = store.person_counts(last.model)
+            covers = store.cover_faces(last.model)
+            found = [Person(p.id, p.name, p.ignored, counts[p.id].faces, counts[p.id].photos, covers.get(p.id))
+                     for p in store.people(last.model) if p.id in counts and (include_ignored or not p.ignored)]
+        return sorted(found, key=lambda person: (-person.faces, person.id))
 
-    @staticmethod
-    def _settings(options: ScanOptions) -> dict:
-        return {"max_side": options.max_side, "batch_size": options.batch_size,
-                "clustering": asdict(options.clustering), "link_mode": options.link_mode}
+    def person(self, person_id: int) -> Person:
+        """One person; a one-line error when there is no such person."""
+        with self.reading() as store:
+            record = edits.existing_person(store, person_id)
+            counts = store.person_counts(record.model).get(person_id)
+            cover = store.cover_faces(record.model).get(person_id) if counts else None
+        return Person(record.id, record.name, record.ignored, counts.faces if counts else 0,
+                      counts.photos if counts else 0, cover)
 
-    @staticmethod
-    def _summary(result: ScanResult) -> dict:
-        return {
-            "photos_seen": result.photos_seen, "photos_processed": result.photos_processed,
-            "photos_reused": result.photos_reused, "photos_retagged": result.photos_retagged,
-            "photos_redone": result.photos_redone, "photos_missing": result.photos_missing,
-            "photos_returned": result.photos_returned,
-            "photos_removed": result.photos_removed, "unreadable": len(result.unreadable),
-            "faces": result.faces_total, "faces_new": result.faces_new, "people": len(result.people),
-            "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
-        }
+    def person_faces(self, person_id: int, offset: int = 0, limit: int | None = None) -> list[Face]:
+        """A person's faces by id, a page at a time."""
+        with self.reading() as store:
+            edits.existing_person(store, person_id)
+            return store.person_face_listings(person_id, max(0, offset), limit)
+
+    def faces(self, face_ids: Sequence[int]) -> list[Face]:
+        """The given faces that exist, in the order given."""
+        with self.reading() as store:
+            return store.face_listings(face_ids)
+
+    def unassigned_faces(self, limit: int = 200) -> list[Face]:
+        """Faces big and sure enough to be grouped that are with nobody, the largest first."""
+        if not self.database.exists():
+            return []
+        with self.reading() as store:
+            last = store.last_run()
+            if last is None:
+                return []
+            settings = ClusterSettings(**last.settings.get("clustering", {}))
+            return store.unassigned_face_listings(last.model, last.roots, settings.min_face_size,
+                                                  settings.min_score, limit)
+
+    def doubtful_faces(self, person_id: int, limit: int = 20) -> list[Doubt]:
+        """The person's faces farthest from the centre of their faces: the least sure members first. Reads
+        this person's embeddings only."""
+        with self.reading() as store:
+            edits.existing_person(store, person_id)
+            listings = store.person_face_listings(person_id)
+            vectors = store.face_embeddings([face.id for face in listings])
+        listings = [face for face in listings if face.id in vectors]
+        if len(listings) < 2:
+            return []
+        matrix = np.vstack([vectors[face.id] for face in listings]).astype(np.float64)
+        unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        distances = np.linalg.norm(unit - centre(matrix), axis=1)
+        order = np.argsort(-distances, kind="stable")[:limit]
+        return [Doubt(listings[i], float(distances[i])) for i in order]
+
+    def suggest_people(self, face_id: int, k: int = 3) -> list[Suggestion]:
+        """The named people nearest to a face, nearest first (its own person aside)."""
+        with self.reading() as store:
+            face = edits.existing_face(store, face_id)
+            vector = store.face_embeddings([face_id])[face_id].astype(np.float64)
+            centres = self._named_centres(store, face.model)
+        return centres.nearest(vector / (np.linalg.norm(vector) or 1.0), k, besides=face.person_id or 0)
+
+    def suggest_for_person(self, person_id: int) -> Suggestion | None:
+        """The named person this one looks like, if near enough to be the same person."""
+        with self.reading() as store:
+            person = edits.existing_person(store, person_id)
+            return nearest_named_person(store, self._named_centres(store, person.model), person_id)
+
+    def _named_centres(self, store: Store, model: str) -> NamedCentres:
+        """The named people's centres, kept until the library changes (a scan, an edit or an undo)."""
+        key = (model, store.change_marker())
+        if self._centres is None or self._centres[0] != key:
+            self._centres = (key, NamedCentres(store, model))
+        return self._centres[1]
+
+    def search_index(self) -> SearchLibrary:
+        """The library's faces loaded for who/find/same questions (reads every embedding once)."""
+        from clusterfaces.people.search import SearchLibrary
+
+        return SearchLibrary(self.database, self.reading)
+
+    def journal(self, limit: int = 50) -> list[JournalEntry]:
+        """The latest edits, oldest first."""
+        if not self.database.is_file():
+            return []
+        with self.reading() as store:
+            return edits.journal(store, limit)
+
+    def face_crops(self, face_ids: Sequence[int], size: int = 160) -> dict[int, Image.Image]:
+        """Square thumbnails of the faces, cut from their photos (read, never written); faces whose photo
+        cannot be read are left out."""
+        with self.reading() as store:
+            places = store.face_boxes(face_ids)
+        return dict(face_crops(((face, place.photo, place.box) for face, place in places.items()), size=size))
+
+    def face_crop(self, face_id: int, size: int = 160) -> Image.Image:
+        """One face's thumbnail; a one-line error when its photo cannot be read."""
+        crops = self.face_crops([face_id], size)
+        if face_id not in crops:
+            raise ClusterfacesError(f"face {face_id}'s photo cannot be read right now")
+        return crops[face_id]
+
+    def photo_image(self, face_id: int, max_side: int = 1600) -> Image.Image:
+        """The whole photo a face is in, upright and at most max_side pixels."""
+        with self.reading() as store:
+            places = store.face_boxes([face_id])
+        if face_id not in places:
+            raise ClusterfacesError(f"there is no face {face_id}")
+        return Image.fromarray(decode_image(places[face_id].photo, max_side).pixels)
+
+    def person_crops(self, person_id: int, count: int) -> list[tuple[int, Image.Image]]:
+        """(face id, crop) for up to count of the person's surest, largest faces (contact sheets)."""
+        from clusterfaces.outputs.sheets import person_crops
+
+        with self.reading() as store:
+            return person_crops(store, person_id, count)
+
+    # --- edits ------------------------------------------------------------------------------
+    def _edit(self, change: Callable[[Store], Result]) -> tuple[Result, str, str | None]:
+        """Apply one edit under the lock; then make the people folders follow. Returns what the edit
+        returned, its journal line, and a warning when the folders could not follow."""
+        with self.editing() as store:
+            value = change(store)
+            entries = store.journal_entries(1)
+            summary = entries[-1].summary if entries else ""
+        try:
+            self.refresh_folders()
+        except OutputError as error:
+            return value, summary, (f"the edit is saved, but the people folders could not be updated ({error}); "
+                                    "they catch up at the next edit or scan that can write them")
+        return value, summary, None
+
+    def rename(self, person_id: int, name: str) -> Edit:
+        """Name a person; their faces become confirmed (Edit.faces)."""
+        confirmed, summary, warning = self._edit(lambda store: edits.rename_person(store, person_id, name))
+        return Edit(summary, person_id, confirmed, folders_warning=warning)
+
+    def name(self, person_id: int, name: str) -> Edit:
+        """Name a person as the naming session does: a name another person has merges the two (into that
+        person, Edit.person_id)."""
+        (target, _merged), summary, warning = self._edit(lambda store: edits.name_person(store, person_id, name))
+        return Edit(summary, target, folders_warning=warning)
+
+    def merge(self, target_id: int, other_ids: Sequence[int]) -> Edit:
+        """Merge people into the first (Edit.faces: faces moved)."""
+        moved, summary, warning = self._edit(lambda store: edits.merge_people(store, target_id, list(other_ids)))
+        return Edit(summary, target_id, moved, folders_warning=warning)
+
+    def ignore(self, person_id: int, ignored: bool = True) -> Edit:
+        """Ignore a person (no folder, not offered for naming), or stop ignoring them."""
+        _, summary, warning = self._edit(lambda store: edits.ignore_person(store, person_id, ignored))
+        return Edit(summary, person_id, folders_warning=warning)
+
+    def split(self, person_id: int) -> Edit:
+        """Re-cluster one person's faces into sub-groups (Edit.groups; one group: nothing changed)."""
+        groups, summary, warning = self._edit(lambda store: edits.split_person(store, person_id))
+        if len(groups) == 1:
+            summary = f"person {person_id}'s {groups[0][1]} faces form one group: nothing to split"
+        return Edit(summary, person_id, groups=tuple(groups), folders_warning=warning)
+
+    def move_faces(self, face_ids: Sequence[int], person_id: int) -> Edit:
+        """Put faces with a person (confirmed), in one edit."""
+        _, summary, warning = self._edit(lambda store: edits.move_faces(store, face_ids, person_id))
+        return Edit(summary, person_id, len(set(face_ids)), folders_warning=warning)
+
+    def reject_faces(self, face_ids: Sequence[int], person_id: int) -> Edit:
+        """Say faces are not this person (Edit.faces: how many left them), in one edit."""
+        left, summary, warning = self._edit(lambda store: edits.reject_faces(store, face_ids, person_id))
+        return Edit(summary, person_id, left, folders_warning=warning)
+
+    def new_person(self, face_ids: Sequence[int]) -> Edit:
+        """Make the faces a new person of their own (Edit.person_id), in one edit."""
+        new_id, summary, warning = self._edit(lambda store: edits.new_person_from_faces(store, face_ids))
+        return Edit(summary, new_id, len(set(face_ids)), folders_warning=warning)
+
+    def undo(self) -> Edit:
+        """Undo the latest edit not undone yet (Edit.summary says what it was)."""
+        summary, _, warning = self._edit(edits.undo_last)
+        return Edit(summary, folders_warning=warning)
+
+    def import_map(self, data: dict, source: str = "identity map") -> ImportReport:
+        """Restore an identity map's names, merges, ignores and corrections, as one edit."""
+        from clusterfaces.outputs.importing import import_identity_map
+
+        report, _, warning = self._edit(lambda store: import_identity_map(store, data, source))
+        report.folders_warning = warning
+        return report
+
+    # --- outputs ----------------------------------------------------------------------------
+    def identity_map_state(self, embeddings: bool = False) -> LibraryState:
+        """Everything the identity map and the XMP sidecars say, in one consistent snapshot."""
+        from clusterfaces.outputs.export import read_library
+
+        with Store(self.database) as store:
+            return read_library(store, embeddings)
+
+    def write_gallery(self, out: Path) -> GalleryStats:
+        """The static HTML gallery of the people, written to out."""
+        from clusterfaces.outputs.gallery import write_gallery
+
+        with self.reading() as store:
+            return write_gallery(store, out)
+
+
+def _last_scan(store: Store) -> LastScan:
+    last = store.last_run()
+    if last is None:
+        raise ClusterfacesError(f"{store.path} has no finished scan yet: run `clusterfaces scan` first")
+    return last
+

@@ -12,36 +12,21 @@ import json
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path, PurePath
 
 from clusterfaces import __version__
+from clusterfaces.atomic import write_atomically
 from clusterfaces.errors import ClusterfacesError, OutputError
-from clusterfaces.store import Store
+from clusterfaces.store import ExportedFace, PersonRecord, Rejection, Store
 
 SCHEMA_VERSION = "clusterfaces-identity-map/1"
 SCHEMA_FILE = "identity_map.schema.json"
 EMBEDDING_ENCODING = "base64 of little-endian float32"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MAP_START = re.compile(rb'\s*\{\s*"schema"\s*:\s*"clusterfaces-identity-map/')
-
-
-@dataclass(frozen=True)
-class ExportedFace:
-    """One face as the database holds it, with what the map and the sidecars need."""
-
-    id: int
-    location: str  # photo path text
-    content_hash: str | None
-    box: tuple[int, int, int, int]  # x, y, w, h in upright, full-size pixels
-    score: float
-    person_id: int | None
-    confirmed: bool
-    photo_size: tuple[int | None, int | None]  # upright width, height
-    embedding: bytes | None
 
 
 @dataclass(frozen=True)
@@ -53,9 +38,9 @@ class LibraryState:
     detector: str
     settings: dict
     changed_at: float
-    people: list[tuple[int, str | None, bool]]  # id, name, ignored
+    people: list[PersonRecord]
     faces: list[ExportedFace]
-    rejections: set[tuple[int, int]]  # (face id, person id): "this face is not this person"
+    rejections: set[Rejection]  # "this face is not this person"
     photos_without_faces: int
     unreadable_photos: int
 
@@ -66,15 +51,14 @@ def read_library(store: Store, embeddings: bool = False) -> LibraryState:
         last = store.last_run()
         if last is None:
             raise ClusterfacesError(f"{store.path} has no finished scan yet: run `clusterfaces scan` first")
-        roots, model, detector, settings = last
         return LibraryState(
-            roots=roots, model=model, detector=detector, settings=settings,
+            roots=last.roots, model=last.model, detector=last.detector, settings=last.settings,
             changed_at=store.last_activity() or 0.0,
-            people=store.people(model),
-            faces=[ExportedFace(*row) for row in store.export_faces(model, roots, embeddings)],
+            people=store.people(last.model),
+            faces=store.export_faces(last.model, last.roots, embeddings),
             rejections=store.rejections(),
-            photos_without_faces=store.photos_without_faces(roots),
-            unreadable_photos=len(store.unreadable_photos(roots)),
+            photos_without_faces=store.photos_without_faces(last.roots),
+            unreadable_photos=len(store.unreadable_photos(last.roots)),
         )
 
 
@@ -126,16 +110,17 @@ def identity_map(state: LibraryState, relative: bool = False, embeddings: bool =
         faces_of.setdefault(face.person_id, []).append(face)
     rejected: dict[int, list[int]] = {}
     face_ids = {face.id for face in state.faces}
-    for face_id, person_id in sorted(state.rejections):
-        if face_id in face_ids:
-            rejected.setdefault(person_id, []).append(face_id)
+    for rejection in sorted(state.rejections, key=lambda r: (r.face_id, r.person_id)):
+        if rejection.face_id in face_ids:
+            rejected.setdefault(rejection.person_id, []).append(rejection.face_id)
     people = []
-    for person_id, person_name, ignored in state.people:
+    for person in state.people:
+        person_id = person.id
         faces = faces_of.get(person_id, [])
         people.append({
             "id": person_id,
-            "name": person_name,
-            "ignored": ignored,
+            "name": person.name,
+            "ignored": person.ignored,
             "face_count": len(faces),
             "photos": sorted({name(face.location) for face in faces}),
             "faces": [_face(face, name) for face in faces],
@@ -201,16 +186,4 @@ def check_replaceable(path: Path) -> None:
 def write_private(path: Path, text: str) -> None:
     """Write a file readable by its owner only (embeddings are biometric data), atomically: a reader sees
     the old file or the new one, never half of it."""
-    path = Path(path)
-    try:
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror}") from None
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {error.strerror}") from None
+    write_atomically(path, text, private=True)

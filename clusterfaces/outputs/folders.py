@@ -9,12 +9,12 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from clusterfaces.atomic import write_atomically
 from clusterfaces.errors import OutputError
 from clusterfaces.outputs.file_names import (
     HASH_LENGTHS,
@@ -136,21 +136,9 @@ def _load_manifest(out: Path) -> tuple[dict[str, list[_Entry]], set[str]]:
 
 
 def _save_manifest(out: Path, entries: Sequence[_Entry], folders: set[str]) -> None:
-    """Replace the manifest atomically."""
+    """Replace the manifest atomically; it lists people and their photos, so it is private."""
     data = {"version": _MANIFEST_VERSION, "folders": sorted(folders), "entries": [vars(e) for e in entries]}
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=MANIFEST_NAME + ".", suffix=".tmp", dir=out)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out / MANIFEST_NAME)
-    except OSError as err:
-        if tmp:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise _error("write", out / MANIFEST_NAME, err) from err
+    write_atomically(out / MANIFEST_NAME, json.dumps(data, separators=(",", ":")), private=True)
 
 
 def _listing(folder: Path) -> dict[str, os.DirEntry]:

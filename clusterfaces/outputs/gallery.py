@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from clusterfaces.atomic import write_atomically
 from clusterfaces.errors import ClusterfacesError, OutputError
 from clusterfaces.outputs.crops import face_crops
 from clusterfaces.people.identities import people_with_faces
@@ -35,17 +36,16 @@ class GalleryStats:
     page: Path
 
 
-def write_gallery(database: Path, out: Path) -> GalleryStats:
-    """Write out/index.html and out/thumbs/ from the database as the last scan left it."""
-    with Store(database) as store:
-        last = store.last_run()
-        if last is None:
-            raise ClusterfacesError(f"{database} has no finished scan yet: run `clusterfaces scan` first")
-        roots, model, _, _ = last
-        faces = store.load_faces(model, roots)
-        boxes = store.face_boxes(faces.ids.tolist())
-        people = people_with_faces(store, model, faces.ids, faces.person_ids)
-        unreadable = store.unreadable_photos(roots)
+def write_gallery(store: Store, out: Path) -> GalleryStats:
+    """Write out/index.html and out/thumbs/ from the database as the last scan left it (Library.write_gallery
+    opens it). Reads no embedding."""
+    last = store.last_run()
+    if last is None:
+        raise ClusterfacesError(f"{store.path} has no finished scan yet: run `clusterfaces scan` first")
+    faces = store.face_assignments(last.model, last.roots)
+    boxes = store.face_boxes(faces.ids.tolist())
+    people = people_with_faces(store, last.model, faces.ids, faces.person_ids)
+    unreadable = store.unreadable_photos(last.roots)
     score = dict(zip(faces.ids.tolist(), faces.scores.tolist()))
     shown = {p.id: sorted(p.face_ids, key=lambda f: -score[f])[:FACES_PER_PERSON] for p in people}
     unclustered = [int(f) for f, p in zip(faces.ids, faces.person_ids) if p == 0][:UNCLUSTERED_SHOWN]
@@ -54,16 +54,15 @@ def write_gallery(database: Path, out: Path) -> GalleryStats:
         thumbs = out / "thumbs"
         thumbs.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(out, 0o700)  # face crops are personal data: the owner's only
-        missing = [(f, *boxes[f]) for f in wanted if not (thumbs / f"face-{f}.jpg").exists()]
+        missing = [(f, boxes[f].photo, boxes[f].box) for f in wanted if not (thumbs / f"face-{f}.jpg").exists()]
         for face_id, crop in face_crops(missing, size=THUMB_SIZE):
             target = thumbs / f"face-{face_id}.jpg"
             crop.save(target, quality=85)
             os.chmod(target, 0o600)
         page = out / "index.html"
         available = {f for f in wanted if (thumbs / f"face-{f}.jpg").exists()}
-        partial = page.with_suffix(".html.partial")
-        partial.write_text(_page(people, shown, unclustered, unreadable, boxes, available), encoding="utf-8")
-        os.replace(partial, page)
+        text = _page(people, shown, unclustered, unreadable, boxes, available)
+        write_atomically(page, text, what=f"the gallery in {out}")
     except OSError as error:
         raise OutputError(f"cannot write the gallery in {out}: {error.strerror or error}") from None
     return GalleryStats(len(people), len(available), page)
@@ -72,7 +71,7 @@ def write_gallery(database: Path, out: Path) -> GalleryStats:
 def _face(face_id: int, boxes: dict, available: set[int]) -> str:
     if face_id not in available:
         return ""
-    photo = boxes[face_id][0]
+    photo = boxes[face_id].photo
     title = html.escape(os.fsdecode(photo).encode("utf-8", "backslashreplace").decode(), quote=True)
     return (f'<a href="{html.escape(photo.as_uri(), quote=True)}" title="{title}">'
             f'<img loading="lazy" src="thumbs/face-{face_id}.jpg" width="{THUMB_SIZE}" height="{THUMB_SIZE}" '
@@ -83,7 +82,7 @@ def _page(people, shown, unclustered, unreadable, boxes, available) -> str:
     cards = []
     for index, person in enumerate(people):
         label = html.escape(person.label)
-        photos = len({boxes[f][0] for f in person.face_ids})
+        photos = len({boxes[f].photo for f in person.face_ids})
         extra = len(person.face_ids) - len(shown[person.id])
         more = f'<span class="meta">and {extra} more</span>' if extra > 0 else ""
         card = (f'<section class="card person{" ignored" if person.ignored else ""}" id="person-{person.id}">'

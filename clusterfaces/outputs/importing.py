@@ -19,10 +19,10 @@ import numpy as np
 
 from clusterfaces.boxes import box_overlap
 from clusterfaces.errors import ClusterfacesError
-from clusterfaces.outputs.export import SCHEMA_VERSION, ExportedFace, schema
+from clusterfaces.outputs.export import SCHEMA_VERSION, schema
 from clusterfaces.people.continuity import match_clusters_to_people
-from clusterfaces.people.edits import clean_name
-from clusterfaces.store import Store
+from clusterfaces.people.edits import clean_name, undo_snapshot
+from clusterfaces.store import ExportedFace, FaceState, Store
 
 MIN_OVERLAP = 0.5  # box IoU for an exported face to be the same face as a stored one
 # A map without embeddings takes about 400 bytes a face: 256 MB is some 600,000 faces. The bound keeps a
@@ -56,6 +56,7 @@ class ImportReport:
     unmatched: list[Unmatched] = field(default_factory=list)
     people_not_found: list[str] = field(default_factory=list)  # named or ignored, none of their faces found
     other_model: str | None = None  # the map's model, when the library now uses another one
+    folders_warning: str | None = None  # saved, but the people folders could not follow (Library.import_map)
 
     def summary(self, source: str) -> str:
         text = (f"imported {source}: {_count(self.names, 'name')}, {self.ignored} ignored, "
@@ -219,9 +220,9 @@ def import_identity_map(store: Store, data: dict, source: str = "identity map") 
     if last is None:
         raise ClusterfacesError(f"{store.path} has no finished scan yet: run `clusterfaces scan` on the same "
                                 "photos first, then import")
-    roots, model = last[0], last[1]
+    model = last.model
     report = ImportReport(other_model=data["model"] if data["model"] != model else None)
-    current = [ExportedFace(*row) for row in store.export_faces(model, roots)]
+    current = store.export_faces(model, last.roots)
     matched = match_faces(data, current)
     now_person = {face.id: face.person_id or 0 for face in current}
     report.faces_in_map, report.faces_matched = len(_exported_faces(data)), len(matched)
@@ -232,11 +233,9 @@ def import_identity_map(store: Store, data: dict, source: str = "identity map") 
               if face["id"] in matched]
     target = match_clusters_to_people(np.asarray([o for o, _ in owners], dtype=np.int64),
                                       np.asarray([now_person[f] for _, f in owners], dtype=np.int64))
-    people_before = [pid for pid, _, _ in store.people(model)]
+    people_before = [person.id for person in store.people(model)]
     with store.transaction():
-        undo = {"people": store.people_rows(people_before),
-                "faces": store.face_states(people_before, list(matched.values())),
-                "rejections": store.people_rejections(people_before), "created": [], "deleted": []}
+        undo = undo_snapshot(store, people_before, faces_of=people_before, faces=list(matched.values()))
         states, sources = [], {}
         for person in data["people"]:
             faces = [matched[face["id"]] for face in person["faces"] if face["id"] in matched]
@@ -252,17 +251,18 @@ def import_identity_map(store: Store, data: dict, source: str = "identity map") 
             sources[pid] = {now_person[f] for f in faces} - {0, pid}
             _restore_person(store, pid, person, report)
             sure = {matched[face["id"]]: face["confirmed"] for face in person["faces"] if face["id"] in matched}
-            states += [(face, pid, sure[face]) for face in faces]
+            states += [FaceState(face, pid, sure[face]) for face in faces]
             for face_id in person["not_faces"]:
                 if face_id in matched:
                     store.add_rejection(matched[face_id], pid)
                     report.rejections += 1
-        states += [(matched[face["id"]], None, False) for face in data["unassigned_faces"] if face["id"] in matched]
-        before = {state[0]: state[1] for state in undo["faces"]}
-        report.faces_moved = sum(1 for face, pid, _ in states if before.get(face) != pid)
+        states += [FaceState(matched[face["id"]], None, False) for face in data["unassigned_faces"]
+                   if face["id"] in matched]
+        before = {face: person for face, person, _ in undo["faces"]}
+        report.faces_moved = sum(1 for state in states if before.get(state.face_id) != state.person_id)
         store.set_face_states(states)
         store.delete_people_without_faces(model)
-        remaining = {pid for pid, _, _ in store.people(model)}
+        remaining = {person.id for person in store.people(model)}
         undo["deleted"] = [pid for pid in people_before if pid not in remaining]
         report.merged = len({pid for group in sources.values() for pid in group} & set(undo["deleted"]))
         report.unmatched = [Unmatched(_label(person), face["photo"], tuple(face["box"][k] for k in "xywh"))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
+import io
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
 
+from clusterfaces.atomic import write_atomically
 from clusterfaces.errors import OutputError
 from clusterfaces.locations import data_home
 from clusterfaces.outputs.crops import face_crops
@@ -38,10 +38,10 @@ def sheets_folder() -> Path:
 def person_crops(store: Store, person_id: int, count: int = SHEET_FACES) -> list[tuple[int, Image.Image]]:
     """(face id, crop) for up to `count` of the person's faces, the most certain and largest first;
     faces whose photo cannot be read any more are left out."""
-    faces = sorted(store.person_faces(person_id), key=lambda face: (-face[1], -face[2], face[0]))[:count]
-    ids = [face[0] for face in faces]
+    faces = sorted(store.person_face_qualities(person_id), key=lambda face: (-face.score, -face.size, face.id))
+    ids = [face.id for face in faces[:count]]
     boxes = store.face_boxes(ids)
-    crops = dict(face_crops(((face, *boxes[face]) for face in ids if face in boxes), size=TILE))
+    crops = dict(face_crops(((face, boxes[face].photo, boxes[face].box) for face in ids if face in boxes), size=TILE))
     return [(face, crops[face]) for face in ids if face in crops]
 
 
@@ -66,18 +66,13 @@ def write_contact_sheet(sheet: Image.Image, person_id: int, folder: Path | None 
     """Save the sheet as <folder>/person-<id>.jpg, readable by its owner only (face crops are biometric)."""
     folder = folder or sheets_folder()
     target = folder / f"person-{person_id}.jpg"
-    temporary = None
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(folder, 0o700)
-        descriptor, temporary = tempfile.mkstemp(prefix=".person-", suffix=".jpg", dir=folder)  # mode 0600
-        with os.fdopen(descriptor, "wb") as file:
-            sheet.save(file, "JPEG", quality=85)
-        os.replace(temporary, target)
+        jpeg = io.BytesIO()
+        sheet.save(jpeg, "JPEG", quality=85)
+        write_atomically(target, jpeg.getvalue(), private=True, what=f"the contact sheet {target}")
     except OSError as error:
-        if temporary:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
         raise OutputError(f"cannot write the contact sheet {target}: {error.strerror or error}") from None
     return target
 

@@ -13,13 +13,13 @@ import io
 import os
 import re
 import stat
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusterfaces import __version__
+from clusterfaces.atomic import WriteFailed, write_atomically
 from clusterfaces.outputs.export import LibraryState
 
 X = "adobe:ns:meta/"
@@ -67,7 +67,7 @@ def sidecar_path(photo: Path) -> Path:
 def photo_regions(state: LibraryState) -> tuple[dict[str, PhotoRegions], set[str]]:
     """Regions of the named, not ignored people by photo; and every other photo with faces (whose earlier
     clusterfaces regions, if any, must go)."""
-    named = {pid: name for pid, name, ignored in state.people if name and not ignored}
+    named = {person.id: person.name for person in state.people if person.name and not person.ignored}
     faces: dict[str, list] = {}
     sizes: dict[str, tuple] = {}
     for face in state.faces:
@@ -214,32 +214,16 @@ def write_sidecars(regions: dict[str, PhotoRegions], others: Iterable[str] = ())
                 if found is not None:
                     stats.unchanged += 1
                 continue
-            _replace(sidecar, text)
+            write_atomically(sidecar, text)  # beside the photo, keeping an existing sidecar's mode
             if found is None:
                 stats.cleared += 1
             else:
                 stats.written += 1
         except SidecarError as error:
             stats.skipped.append((location, str(error)))
+        except WriteFailed as error:
+            stats.skipped.append((location, error.reason))
         except OSError as error:
             stats.skipped.append((location, error.strerror or str(error)))
     return stats
 
-
-def _replace(sidecar: Path, text: str) -> None:
-    """Write atomically beside the photo (temporary file, then rename), keeping an existing sidecar's mode."""
-    try:
-        mode = sidecar.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    descriptor, temporary = tempfile.mkstemp(dir=sidecar.parent, prefix=f".{sidecar.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, sidecar)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -80,27 +80,6 @@ def load_labels(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def labelled_faces(database: Path, root: Path, labels: dict, model: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The faces of a scanned library whose identity the labels tell: (identities, their L2-normalised
-    embeddings, the person each was put with or -1)."""
-    from clusterfaces.scan.faces import l2_normalise
-    from clusterfaces.store import Store
-
-    with Store(database) as store:
-        faces = store.load_faces(model, [root])
-        boxes = store.face_boxes(faces.ids.tolist())
-    per_photo = Counter(path for path, _ in boxes.values())
-    keep, truth = [], []
-    for index, face_id in enumerate(faces.ids.tolist()):
-        path, box = boxes[face_id]
-        identity = true_identity(labels, root, path, box, per_photo[path])
-        if identity is not None:
-            keep.append(index)
-            truth.append(identity)
-    people = faces.person_ids[keep]
-    return truth, l2_normalise(faces.embeddings[keep]), np.where(people > 0, people, -1)
-
-
 @dataclass
 class ScoredLibrary:
     """A scanned library lined up with its labels, for end-to-end scoring.
@@ -129,7 +108,7 @@ def match_labelled_faces(labels: dict, root: Path, boxes: dict[int, tuple[Path, 
     several people and no boxes cannot be told apart and is left out."""
     per_photo: dict[str, list[int]] = {}
     for index, face_id in enumerate(face_ids):
-        per_photo.setdefault(Path(os.path.relpath(boxes[face_id][0], root)).as_posix(), []).append(index)
+        per_photo.setdefault(Path(os.path.relpath(boxes[face_id].photo, root)).as_posix(), []).append(index)
     truth: list[str | None] = [None] * len(face_ids)
     missed: list[str] = []
     for relative, people in labels.get("photos", {}).items():
@@ -141,7 +120,7 @@ def match_labelled_faces(labels: dict, root: Path, boxes: dict[int, tuple[Path, 
             elif len(people) == 1 and len(members) == 1:
                 truth[members[0]] = people[0]
             continue
-        candidates = sorted(((box_overlap(entry["box"], boxes[face_ids[i]][1]), i, entry["identity"])
+        candidates = sorted(((box_overlap(entry["box"], boxes[face_ids[i]].box), i, entry["identity"])
                              for entry in labelled for i in members), reverse=True)
         taken: set[int] = set()
         for overlap, index, identity in candidates:
@@ -153,25 +132,6 @@ def match_labelled_faces(labels: dict, root: Path, boxes: dict[int, tuple[Path, 
         found = Counter(truth[i] for i in taken)
         missed.extend((Counter(entry["identity"] for entry in labelled) - found).elements())
     return truth, sorted(missed)
-
-
-def scored_library(database: Path, root: Path, labels: dict, model: str) -> ScoredLibrary:
-    """Every face of a scanned library with its identity where labelled, and the labelled faces missed;
-    `usable` marks the faces the default settings cluster (big and certain enough)."""
-    from clusterfaces.people.clustering import ClusterSettings
-    from clusterfaces.scan.faces import l2_normalise
-    from clusterfaces.store import Store
-
-    with Store(database) as store:
-        faces = store.load_faces(model, [root])
-        boxes = store.face_boxes(faces.ids.tolist())
-    truth, missed = match_labelled_faces(labels, root, boxes, faces.ids.tolist())
-    return ScoredLibrary(
-        vectors=l2_normalise(faces.embeddings), photo_ids=faces.photo_ids,
-        usable=ClusterSettings().clusterable(faces.sizes, faces.scores),
-        people=np.where(faces.person_ids > 0, faces.person_ids, -1), truth=truth, missed=missed,
-        paths=[Path(os.path.relpath(boxes[face][0], root)).as_posix() for face in faces.ids.tolist()],
-    )
 
 
 @dataclass(frozen=True)

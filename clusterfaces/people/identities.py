@@ -8,7 +8,7 @@ import numpy as np
 
 from clusterfaces.boxes import box_overlap
 from clusterfaces.people.continuity import drop_rejected
-from clusterfaces.store import Store
+from clusterfaces.store import MarkedFace, Store
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class PersonSummary:
 
 def store_people(store: Store, model: str, face_ids: np.ndarray, people: np.ndarray, run_id: int) -> None:
     """Write each face's person; negative ids become new people (in order), rejected pairs are dropped."""
-    rejected = store.rejections()
+    rejected = {(r.face_id, r.person_id) for r in store.rejections()}
     with store.transaction():
         created: dict[int, int] = {}
         for marker in sorted({int(p) for p in people if p < 0}, reverse=True):
@@ -37,22 +37,22 @@ def store_people(store: Store, model: str, face_ids: np.ndarray, people: np.ndar
         store.delete_people_without_faces(model)
 
 
-def carry_over_people(store: Store, old_faces: list, model: str, run_id: int) -> int:
+def carry_over_people(store: Store, old_faces: list[MarkedFace], model: str, run_id: int) -> int:
     """After a model or detector switch: give each new face the person of the old face it overlaps
     (same photo, box IoU >= 0.5), so names, merges and ignores survive. Returns faces carried."""
     new_people: dict[int, int] = {}
     carried = 0
     with store.transaction():
-        for location, box, person, name, ignored, confirmed in old_faces:
-            candidates = store.faces_in_photo(location, model)
+        for old in old_faces:
+            candidates = store.faces_in_photo(old.location, model)
             if not candidates:
                 continue
-            face_id, new_box = max(candidates, key=lambda c: box_overlap(c[1], box))
-            if box_overlap(new_box, box) < 0.5:
+            best = max(candidates, key=lambda face: box_overlap(face.box, old.box))
+            if box_overlap(best.box, old.box) < 0.5:
                 continue
-            if person not in new_people:
-                new_people[person] = store.new_named_person(model, run_id, name, ignored)
-            store.carry_face(face_id, new_people[person], confirmed or name is not None)
+            if old.person_id not in new_people:
+                new_people[old.person_id] = store.new_named_person(model, run_id, old.name, old.ignored)
+            store.carry_face(best.id, new_people[old.person_id], old.confirmed or old.name is not None)
             carried += 1
     return carried
 
@@ -64,7 +64,7 @@ def people_with_faces(store: Store, model: str, face_ids: np.ndarray, person_ids
         if person > 0:
             members.setdefault(int(person), []).append(int(face))
     people = []
-    for person_id, name, ignored in store.people(model):
-        if person_id in members:
-            people.append(PersonSummary(person_id, name, ignored, tuple(members[person_id])))
+    for person in store.people(model):
+        if person.id in members:
+            people.append(PersonSummary(person.id, person.name, person.ignored, tuple(members[person.id])))
     return sorted(people, key=lambda p: (-len(p.face_ids), p.id))

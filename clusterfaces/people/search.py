@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from clusterfaces.people.cluster_centres import ATTACH_MARGIN
 from clusterfaces.people.clustering import ClusterSettings
 from clusterfaces.people.face_index import FaceIndex, unit_distances
 from clusterfaces.scan.faces import l2_normalise
-from clusterfaces.store import Store
+from clusterfaces.store import FacePlace, Store
 
 SAME, MAYBE, UNKNOWN = "same person", "maybe", "unknown"
 # "maybe" reaches this much farther than the library's same-person distance (Dlib on faces/dev: the
@@ -74,17 +75,19 @@ class Person:
 class SearchLibrary:
     """A library's faces for one model, loaded for queries: ids, people, unit vectors. Read only."""
 
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: Path, reading: Callable[[], AbstractContextManager[Store]]) -> None:
+        """Load the faces of the library at database; `reading` opens it for reading (Library.reading)."""
         self.database = Path(database)
+        self._reading = reading
         if not self.database.is_file():
             raise ClusterfacesError(f"there is no library at {self.database} yet: run `clusterfaces scan` first")
-        with Store(self.database) as store:
+        with reading() as store:
             last = store.last_run()
             if last is None:
                 raise ClusterfacesError(f"{self.database} has no finished scan yet: run `clusterfaces scan` first")
-            self.roots, self.model, self.detector, settings = last
+            self.roots, self.model, self.detector, settings = last.roots, last.model, last.detector, last.settings
             faces = store.load_faces(self.model, self.roots)
-            self.people = {pid: Person(pid, name, ignored) for pid, name, ignored in store.people(self.model)}
+            self.people = {p.id: Person(p.id, p.name, p.ignored) for p in store.people(self.model)}
             remembered = store.setting("output")  # the people folders this library writes to
         self.output = Path(remembered) if remembered else None
         self.max_side = settings.get("max_side", DEFAULT_MAX_SIDE)
@@ -141,12 +144,13 @@ class SearchLibrary:
         """The row of a face id, or a one-line error when the library has no such face."""
         row = self.row_of.get(face_id)
         if row is None:
-            with Store(self.database) as store:
+            with self._reading() as store:
                 face = store.face(face_id)
             if face is None:
                 raise ClusterfacesError(f"there is no face {face_id} in this library (`clusterfaces faces list "
                                         "PERSON` shows face ids)")
-            raise ClusterfacesError(f"face {face_id} comes from {face[3]}, not from this library's model {self.model}")
+            raise ClusterfacesError(f"face {face_id} comes from {face.model}, not from this library's model "
+                                    f"{self.model}")
         return row
 
     def people_called(self, query: str) -> list[Person]:
@@ -185,9 +189,9 @@ class SearchLibrary:
         members = csr_matrix((np.ones(len(rows), np.float32), (inverse, rows)), shape=(len(ids), len(self.vectors)))
         return ids, l2_normalise(np.asarray(members @ self.vectors)).astype(np.float32), named
 
-    def describe(self, rows: Sequence[int]) -> dict[int, tuple[Path, tuple[int, int, int, int]]]:
-        """Face id -> (photo path, box) for some rows."""
-        with Store(self.database) as store:
+    def describe(self, rows: Sequence[int]) -> dict[int, FacePlace]:
+        """Face id -> its photo and box, for some rows."""
+        with self._reading() as store:
             return store.face_boxes(self.ids[list(rows)].tolist())
 
 
@@ -380,7 +384,7 @@ def find(library: SearchLibrary, query: np.ndarray, label: str, *, limit: int | 
     matches = []
     for distance, row in zip(distances.tolist(), rows.tolist()):
         face_id = int(library.ids[row])
-        photo, box = where[face_id]
+        photo, box = where[face_id].photo, where[face_id].box
         if skip_location and os.path.realpath(photo) == skip_location:
             continue
         pid = int(library.person_ids[row]) or None

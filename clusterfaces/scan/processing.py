@@ -287,7 +287,7 @@ def _save(store: Store, result: PhotoResult, rows: list[FaceRow], settings: Dete
         return False
     if previous is not None:
         old = store.photo_faces(previous.id)
-        kept = match_faces([(face, box, vector) for face, box, vector, _ in old],
+        kept = match_faces([(face.id, face.box, face.embedding) for face in old],
                            [(row.box, row.embedding) for row in rows], model)
         store.redo_photo(previous.id, file.size, file.mtime_ns, result.content_hash, run_id,
                          dimensions=result.dimensions, model=model, detector=settings.detector, faces=rows, kept=kept)

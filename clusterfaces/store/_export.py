@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from clusterfaces.store._transactions import Reading
-from clusterfaces.store.records import path_key
+from clusterfaces.store.records import ExportedFace, path_key
 
 
 class ExportQueries:
@@ -26,9 +26,15 @@ class ExportQueries:
             " coalesce((SELECT max(at) FROM journal), 0))").fetchone()
         return row[0] or None
 
-    def export_faces(self, model: str, roots: Iterable[Path], embeddings: bool = False) -> list[tuple]:
-        """Every face of the model below the roots, by id: (face id, photo path text, content hash, (x, y, w, h),
-        score, person id or None, confirmed, (photo width, height), embedding bytes or None)."""
+    def change_marker(self) -> tuple[int, int, int]:
+        """Changes whenever people or faces may have changed: the latest run, the latest edit, and how many
+        edits were undone (for caches of what the faces say, such as the named people's centres)."""
+        row = self.db.execute("SELECT coalesce((SELECT max(id) FROM runs), 0), coalesce((SELECT max(id) FROM"
+                              " journal), 0), (SELECT count(*) FROM journal WHERE undone = 1)").fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def export_faces(self, model: str, roots: Iterable[Path], embeddings: bool = False) -> list[ExportedFace]:
+        """Every face of the model below the roots, by id (with its embedding's bytes when asked)."""
         faces = []
         for root in roots:
             prefix = path_key(root).rstrip(b"/") + b"/"
@@ -37,9 +43,10 @@ class ExportQueries:
                 f" p.width, p.height, {'f.embedding' if embeddings else 'NULL'} FROM faces f"
                 " JOIN photos p ON p.id = f.photo_id WHERE f.model = ? AND substr(p.path, 1, ?) = ? ORDER BY f.id",
                 (model, len(prefix), prefix))
-            faces += [(face, os.fsdecode(path), digest, (x, y, w, h), score, person, bool(sure), (width, height), blob)
+            faces += [ExportedFace(face, os.fsdecode(path), digest, (x, y, w, h), score, person, bool(sure),
+                                   (width, height), blob)
                       for face, path, digest, x, y, w, h, score, person, sure, width, height, blob in rows]
-        return sorted(faces)
+        return sorted(faces, key=lambda face: face.id)
 
     def photos_without_faces(self, roots: Iterable[Path]) -> int:
         """Readable photos below the roots in which no face was found."""

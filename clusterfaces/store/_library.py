@@ -11,7 +11,35 @@ from pathlib import Path
 
 import numpy as np
 
-from clusterfaces.store.records import FaceRow, PhotoRecord, StoredFaces, path_key
+from clusterfaces.store.records import (
+    FaceAssignments,
+    FaceBox,
+    FaceListing,
+    FacePlace,
+    FaceRow,
+    LastScan,
+    PersonRecord,
+    PhotoRecord,
+    Recluster,
+    StoredFaces,
+    UnreadablePhoto,
+    path_key,
+)
+
+_LISTING = ("SELECT f.id, f.person_id, p.path, f.x, f.y, f.w, f.h, f.score, f.confirmed, p.missing_since IS NOT NULL"
+            " FROM faces f JOIN photos p ON p.id = f.photo_id")
+
+
+def _listing(row: tuple) -> FaceListing:
+    return FaceListing(row[0], row[1], Path(os.fsdecode(row[2])), (row[3], row[4], row[5], row[6]), row[7],
+                       bool(row[8]), bool(row[9]))
+
+
+def _under(roots: Iterable[Path]) -> Iterator[tuple[int, bytes]]:
+    """(length, prefix) for a `substr(p.path, 1, ?) = ?` test per root."""
+    for root in roots:
+        prefix = path_key(root).rstrip(b"/") + b"/"
+        yield len(prefix), prefix
 
 
 class LibraryQueries:
@@ -27,12 +55,12 @@ class LibraryQueries:
         )
         return int(cursor.lastrowid)
 
-    def last_recluster(self, model: str) -> tuple[int, int] | None:
-        """(run id, faces clustered) of the last finished run that re-clustered this model's faces."""
+    def last_recluster(self, model: str) -> Recluster | None:
+        """The last finished run that re-clustered this model's faces."""
         row = self.db.execute(
             "SELECT id, coalesce(clustered_faces, 0) FROM runs WHERE status = 'finished' AND reclustered = 1"
             " AND model = ? ORDER BY id DESC LIMIT 1", (model,)).fetchone()
-        return (row[0], row[1]) if row else None
+        return Recluster(row[0], row[1]) if row else None
 
     def mark_reclustered(self, run_id: int, face_count: int) -> None:
         self.db.execute("UPDATE runs SET reclustered = 1, clustered_faces = ? WHERE id = ?", (face_count, run_id))
@@ -49,19 +77,13 @@ class LibraryQueries:
             (time.time(), status, json.dumps(summary), run_id),
         )
 
-    def last_run(self) -> tuple[list[Path], str, str, dict] | None:
-        """Roots, model, detector and settings of the last finished scan."""
+    def last_run(self) -> LastScan | None:
+        """The last finished scan."""
         row = self.db.execute("SELECT roots, model, detector, settings FROM runs WHERE status = 'finished'"
                               " ORDER BY id DESC LIMIT 1").fetchone()
         if row is None:
             return None
-        return [Path(r) for r in json.loads(row[0])], row[1], row[2], json.loads(row[3])
-
-    def last_model(self) -> tuple[str, str] | None:
-        """(model, detector) of the last finished run: a library keeps them unless told otherwise."""
-        row = self.db.execute(
-            "SELECT model, detector FROM runs WHERE status = 'finished' ORDER BY id DESC LIMIT 1").fetchone()
-        return (row[0], row[1]) if row else None
+        return LastScan([Path(r) for r in json.loads(row[0])], row[1], row[2], json.loads(row[3]))
 
     # --- photos -----------------------------------------------------------------------------
     def photos_under(self, roots: Iterable[Path]) -> dict[str, PhotoRecord]:
@@ -132,9 +154,10 @@ class LibraryQueries:
                                 " created_run, photo_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                 (*values, photo_id))
 
-    def photo_faces(self, photo_id: int) -> list[tuple[int, tuple[int, int, int, int], np.ndarray, str]]:
-        """(face id, box, embedding, model) of each face of a photo."""
-        return [(face, (x, y, w, h), np.frombuffer(blob, dtype="<f4"), model) for face, x, y, w, h, blob, model in
+    def photo_faces(self, photo_id: int) -> list[FaceBox]:
+        """Each face of a photo, with its embedding and model, by id."""
+        return [FaceBox(face, (x, y, w, h), np.frombuffer(blob, dtype="<f4"), model)
+                for face, x, y, w, h, blob, model in
                 self.db.execute("SELECT id, x, y, w, h, embedding, model FROM faces WHERE photo_id = ? ORDER BY id",
                                 (photo_id,))]
 
@@ -174,10 +197,11 @@ class LibraryQueries:
                 (len(prefix), prefix))]
         return found
 
-    def people_only_missing(self, model: str) -> list[tuple[int, str | None, bool]]:
+    def people_only_missing(self, model: str) -> list[PersonRecord]:
         """People of the model whose every face is in a missing photo."""
-        return [(pid, name, bool(ignored)) for pid, name, ignored in self.db.execute(
-            "SELECT pe.id, pe.name, pe.ignored FROM people pe WHERE pe.model = ? AND EXISTS (SELECT 1 FROM faces f"
+        return [PersonRecord(pid, name, bool(ignored), model, run) for pid, name, ignored, run in self.db.execute(
+            "SELECT pe.id, pe.name, pe.ignored, pe.created_run FROM people pe WHERE pe.model = ?"
+            " AND EXISTS (SELECT 1 FROM faces f"
             " JOIN photos p ON p.id = f.photo_id WHERE f.person_id = pe.id AND p.missing_since IS NOT NULL)"
             " AND NOT EXISTS (SELECT 1 FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.person_id = pe.id"
             " AND p.missing_since IS NULL) ORDER BY pe.id", (model,))]
@@ -242,15 +266,16 @@ class LibraryQueries:
         self.db.executemany("DELETE FROM photos WHERE id = ?", ((i,) for i in ids))
         return len(ids)
 
-    def unreadable_photos(self, roots: Iterable[Path]) -> list[tuple[Path, str]]:
+    def unreadable_photos(self, roots: Iterable[Path]) -> list[UnreadablePhoto]:
         found = []
         for root in roots:
             prefix = path_key(root).rstrip(b"/") + b"/"
-            found += [(Path(os.fsdecode(path)), reason or "unknown reason") for path, reason in self.db.execute(
+            found += [UnreadablePhoto(Path(os.fsdecode(path)), reason or "unknown reason")
+                      for path, reason in self.db.execute(
                 "SELECT path, reason FROM photos WHERE status = 'unreadable' AND missing_since IS NULL"
                 " AND substr(path, 1, ?) = ?",
                 (len(prefix), prefix))]
-        return sorted(found)
+        return sorted(found, key=lambda photo: photo.path)
 
     # --- faces ------------------------------------------------------------------------------
     def load_faces(self, model: str, roots: Iterable[Path], include_missing: bool = False) -> StoredFaces:
@@ -287,19 +312,97 @@ class LibraryQueries:
             photo_ids=np.asarray(photos, dtype=np.int64),
         )
 
-    def face_photos(self, face_ids: Iterable[int]) -> Iterator[tuple[int, Path]]:
-        """(face id, photo path) pairs for the given faces."""
-        ids = list(face_ids)
+    def face_assignments(self, model: str, roots: Iterable[Path]) -> FaceAssignments:
+        """The faces `load_faces` gives (on disk at the last scan), without their vectors: describing people
+        and writing their folders needs ids, people, photos, scores and sizes only."""
+        rows = []
+        for length, prefix in _under(roots):
+            rows += self.db.execute(
+                "SELECT f.id, coalesce(f.person_id, 0), f.photo_id, f.score, min(f.w, f.h) FROM faces f"
+                " JOIN photos p ON p.id = f.photo_id WHERE f.model = ? AND substr(p.path, 1, ?) = ?"
+                " AND p.missing_since IS NULL", (model, length, prefix)).fetchall()
+        rows.sort()
+        columns = list(zip(*rows)) if rows else [(), (), (), (), ()]
+        return FaceAssignments(ids=np.asarray(columns[0], dtype=np.int64),
+                               person_ids=np.asarray(columns[1], dtype=np.int64),
+                               photo_ids=np.asarray(columns[2], dtype=np.int64),
+                               scores=np.asarray(columns[3], dtype=np.float32),
+                               sizes=np.asarray(columns[4], dtype=np.int64))
+
+    def photo_paths(self, photo_ids: Iterable[int]) -> dict[int, Path]:
+        """Photo id -> path, for the given photos."""
+        ids = list(photo_ids)
+        paths = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for face_id, path in self.db.execute(
-                f"SELECT f.id, p.path FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id IN ({marks})", chunk
-            ):
-                yield face_id, Path(os.fsdecode(path))
+            paths.update((photo, Path(os.fsdecode(path))) for photo, path in self.db.execute(
+                f"SELECT id, path FROM photos WHERE id IN ({marks})", chunk))
+        return paths
 
-    def face_boxes(self, face_ids: Iterable[int]) -> dict[int, tuple[Path, tuple[int, int, int, int]]]:
-        """Each face's photo path and (x, y, w, h) box."""
+    def face_listings(self, face_ids: Iterable[int]) -> list[FaceListing]:
+        """The given faces that exist, in the order given."""
+        ids = list(face_ids)
+        found = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update((row[0], _listing(row)) for row in self.db.execute(f"{_LISTING} WHERE f.id IN ({marks})",
+                                                                            chunk))
+        return [found[face] for face in ids if face in found]
+
+    def person_face_listings(self, person_id: int, offset: int = 0, limit: int | None = None) -> list[FaceListing]:
+        """A person's faces by id, a page at a time."""
+        return [_listing(row) for row in self.db.execute(
+            f"{_LISTING} WHERE f.person_id = ? ORDER BY f.id LIMIT ? OFFSET ?",
+            (person_id, -1 if limit is None else limit, offset))]
+
+    def unassigned_face_listings(self, model: str, roots: Iterable[Path], min_size: int, min_score: float,
+                                 limit: int) -> list[FaceListing]:
+        """Faces below the roots, on disk, big and sure enough to be grouped, that are with nobody: the
+        largest first."""
+        found = []
+        for length, prefix in _under(roots):
+            found += [_listing(row) for row in self.db.execute(
+                f"{_LISTING} WHERE f.model = ? AND f.person_id IS NULL AND substr(p.path, 1, ?) = ?"
+                " AND p.missing_since IS NULL AND min(f.w, f.h) >= ? AND f.score >= ?"
+                " ORDER BY min(f.w, f.h) DESC, f.id LIMIT ?", (model, length, prefix, min_size, min_score, limit))]
+        return sorted(found, key=lambda face: (-min(face.box[2:]), face.id))[:limit]
+
+    def cover_faces(self, model: str) -> dict[int, int]:
+        """Person id -> the face that shows them best (the detector's surest, among the larger ones)."""
+        return dict(self.db.execute(
+            "SELECT person_id, id FROM (SELECT person_id, id, row_number() OVER (PARTITION BY person_id"
+            " ORDER BY score * min(w, h, 160) DESC, id) AS rank FROM faces WHERE model = ?"
+            " AND person_id IS NOT NULL) WHERE rank = 1", (model,)).fetchall())
+
+    def face_embeddings(self, face_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """Face id -> its embedding as stored, for the given faces only."""
+        ids = list(face_ids)
+        found = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update((face, np.frombuffer(blob, dtype="<f4")) for face, blob in self.db.execute(
+                f"SELECT id, embedding FROM faces WHERE id IN ({marks})", chunk))
+        return found
+
+    def person_embeddings(self, person_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """Person id -> the embeddings of their faces (n, d), for the given people only."""
+        found = {}
+        for person in person_ids:
+            blobs = [row[0] for row in self.db.execute("SELECT embedding FROM faces WHERE person_id = ? ORDER BY id",
+                                                       (person,))]
+            if blobs:
+                found[person] = np.vstack([np.frombuffer(blob, dtype="<f4") for blob in blobs])
+        return found
+
+    def face_photos(self, face_ids: Iterable[int]) -> dict[int, Path]:
+        """Face id -> its photo's path, for the given faces."""
+        return {face: place.photo for face, place in self.face_boxes(face_ids).items()}
+
+    def face_boxes(self, face_ids: Iterable[int]) -> dict[int, FacePlace]:
+        """Face id -> its photo and box, for the given faces."""
         ids = list(face_ids)
         boxes = {}
         for start in range(0, len(ids), 500):
@@ -309,7 +412,7 @@ class LibraryQueries:
                 f"SELECT f.id, p.path, f.x, f.y, f.w, f.h FROM faces f JOIN photos p ON p.id = f.photo_id "
                 f"WHERE f.id IN ({marks})", chunk
             ):
-                boxes[face_id] = (Path(os.fsdecode(path)), (x, y, w, h))
+                boxes[face_id] = FacePlace(Path(os.fsdecode(path)), (x, y, w, h))
         return boxes
 
     def count_faces(self, roots: Iterable[Path]) -> int:

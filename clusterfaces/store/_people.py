@@ -8,16 +8,33 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
+from clusterfaces.store.records import (
+    FaceBox,
+    FaceQuality,
+    FaceRecord,
+    FaceState,
+    JournalEntry,
+    MarkedFace,
+    PersonCounts,
+    PersonRecord,
+    Rejection,
+    UndoRecord,
+)
+
+_PERSON = "SELECT id, name, ignored, model, created_run FROM people"
+
+
+def _person(row: tuple) -> PersonRecord:
+    return PersonRecord(row[0], row[1], bool(row[2]), row[3], row[4])
+
 
 class PeopleQueries:
     db: sqlite3.Connection
 
     # --- people -----------------------------------------------------------------------------
-    def people(self, model: str) -> list[tuple[int, str | None, bool]]:
-        return [
-            (row[0], row[1], bool(row[2]))
-            for row in self.db.execute("SELECT id, name, ignored FROM people WHERE model = ? ORDER BY id", (model,))
-        ]
+    def people(self, model: str) -> list[PersonRecord]:
+        """Every person of the model, by id."""
+        return [_person(row) for row in self.db.execute(f"{_PERSON} WHERE model = ? ORDER BY id", (model,))]
 
     def new_person(self, model: str, run_id: int | None) -> int:
         return int(self.db.execute(
@@ -28,19 +45,19 @@ class PeopleQueries:
         """Set each face's person (None: no person)."""
         self.db.executemany("UPDATE faces SET person_id = ? WHERE id = ?", ((p, f) for f, p in assignments))
 
-    def people_faces(self, model: str) -> list[tuple[str, tuple[int, int, int, int], int, str | None, bool, bool]]:
-        """Faces that belong to a person the user named or ignored, or that the user confirmed:
-        (photo path text, box, person id, name, ignored, confirmed)."""
+    def marked_faces(self, model: str) -> list[MarkedFace]:
+        """Faces that belong to a person the user named or ignored, or that the user confirmed."""
         return [
-            (os.fsdecode(path), (x, y, w, h), person, name, bool(ignored), bool(confirmed))
+            MarkedFace(os.fsdecode(path), (x, y, w, h), person, name, bool(ignored), bool(confirmed))
             for path, x, y, w, h, person, name, ignored, confirmed in self.db.execute(
                 "SELECT p.path, f.x, f.y, f.w, f.h, f.person_id, pe.name, pe.ignored, f.confirmed FROM faces f"
                 " JOIN photos p ON p.id = f.photo_id JOIN people pe ON pe.id = f.person_id"
                 " WHERE f.model = ? AND (pe.name IS NOT NULL OR pe.ignored = 1 OR f.confirmed = 1)", (model,))
         ]
 
-    def faces_in_photo(self, location: str, model: str) -> list[tuple[int, tuple[int, int, int, int]]]:
-        return [(face_id, (x, y, w, h)) for face_id, x, y, w, h in self.db.execute(
+    def faces_in_photo(self, location: str, model: str) -> list[FaceBox]:
+        """The model's faces of the photo at this path."""
+        return [FaceBox(face_id, (x, y, w, h)) for face_id, x, y, w, h in self.db.execute(
             "SELECT f.id, f.x, f.y, f.w, f.h FROM faces f JOIN photos p ON p.id = f.photo_id"
             " WHERE p.path = ? AND f.model = ?", (os.fsencode(location), model))]
 
@@ -52,19 +69,19 @@ class PeopleQueries:
         return int(self.db.execute("INSERT INTO people (name, ignored, model, created_run) VALUES (?, ?, ?, ?)",
                                    (name, int(ignored), model, run_id)).lastrowid)
 
-    def rejections(self) -> set[tuple[int, int]]:
-        """(face id, person id) pairs the user said are not the same person."""
-        return {(f, p) for f, p in self.db.execute("SELECT face_id, person_id FROM face_rejections")}
+    def rejections(self) -> set[Rejection]:
+        """Every (face, person) pair the user said are not the same person."""
+        return {Rejection(f, p) for f, p in self.db.execute("SELECT face_id, person_id FROM face_rejections")}
 
-    def person_counts(self, model: str) -> dict[int, tuple[int, int]]:
-        """Person id -> (faces, distinct photos)."""
-        return {pid: (faces, photos) for pid, faces, photos in self.db.execute(
+    def person_counts(self, model: str) -> dict[int, PersonCounts]:
+        """Person id -> their faces and distinct photos."""
+        return {pid: PersonCounts(faces, photos) for pid, faces, photos in self.db.execute(
             "SELECT person_id, count(*), count(DISTINCT photo_id) FROM faces WHERE person_id IS NOT NULL"
             " AND model = ? GROUP BY person_id", (model,))}
 
-    def person(self, person_id: int) -> tuple[int, str | None, bool, str] | None:
-        row = self.db.execute("SELECT id, name, ignored, model FROM people WHERE id = ?", (person_id,)).fetchone()
-        return (row[0], row[1], bool(row[2]), row[3]) if row else None
+    def person(self, person_id: int) -> PersonRecord | None:
+        row = self.db.execute(f"{_PERSON} WHERE id = ?", (person_id,)).fetchone()
+        return _person(row) if row else None
 
     def set_person_name(self, person_id: int, name: str | None) -> None:
         self.db.execute("UPDATE people SET name = ? WHERE id = ?", (name, person_id))
@@ -97,29 +114,29 @@ class PeopleQueries:
         return int(self.db.execute("INSERT INTO journal (at, action, summary, undo) VALUES (?, ?, ?, ?)",
                                    (time.time(), action, summary, json.dumps(undo))).lastrowid)
 
-    def last_journal_entry(self) -> tuple[int, str, str, dict] | None:
-        """(id, action, summary, undo information) of the latest edit not undone yet."""
+    def last_journal_entry(self) -> UndoRecord | None:
+        """The latest edit not undone yet, with its undo information."""
         row = self.db.execute("SELECT id, action, summary, undo FROM journal WHERE undone = 0"
                               " ORDER BY id DESC LIMIT 1").fetchone()
-        return (row[0], row[1], row[2], json.loads(row[3])) if row else None
+        return UndoRecord(row[0], row[1], row[2], json.loads(row[3])) if row else None
 
     def mark_undone(self, entry_id: int) -> None:
         self.db.execute("UPDATE journal SET undone = 1 WHERE id = ?", (entry_id,))
 
-    def journal_entries(self, limit: int) -> list[tuple[int, float, str, str, bool]]:
-        """(id, time, action, summary, undone) of the latest edits, oldest first."""
+    def journal_entries(self, limit: int) -> list[JournalEntry]:
+        """The latest edits, oldest first."""
         rows = self.db.execute("SELECT id, at, action, summary, undone FROM journal ORDER BY id DESC LIMIT ?",
                                (limit,)).fetchall()
-        return [(i, at, action, summary, bool(undone)) for i, at, action, summary, undone in reversed(rows)]
+        return [JournalEntry(i, at, action, summary, bool(undone)) for i, at, action, summary, undone in reversed(rows)]
 
-    def people_rows(self, person_ids: Iterable[int]) -> list[tuple[int, str | None, int, str, int | None]]:
-        """Whole rows (id, name, ignored, model, created_run) of the given people that exist."""
-        return [tuple(self.db.execute("SELECT id, name, ignored, model, created_run FROM people WHERE id = ?",
-                                      (pid,)).fetchone()) for pid in person_ids if self.person(pid)]
+    def people_rows(self, person_ids: Iterable[int]) -> list[PersonRecord]:
+        """The given people that exist, in the order given."""
+        return [person for person in map(self.person, person_ids) if person is not None]
 
-    def restore_person_row(self, row: Iterable) -> None:
+    def restore_person_row(self, person: PersonRecord) -> None:
         """Put a person row back as it was, id included (insert it if it is gone)."""
-        person_id, name, ignored, model, created_run = row
+        person_id, name, ignored, model, created_run = (person.id, person.name, int(person.ignored), person.model,
+                                                        person.created_run)
         if self.person(person_id) is None:
             self.db.execute("INSERT INTO people (id, name, ignored, model, created_run) VALUES (?, ?, ?, ?, ?)",
                             (person_id, name, ignored, model, created_run))
@@ -136,34 +153,33 @@ class PeopleQueries:
         self.delete_person(person_id)
         return int(new_id)
 
-    def face_states(self, person_ids: Iterable[int] = (), face_ids: Iterable[int] = ()) -> list[list]:
-        """[face id, person id, confirmed] of the faces of the given people and of the given faces."""
+    def face_states(self, person_ids: Iterable[int] = (), face_ids: Iterable[int] = ()) -> list[FaceState]:
+        """The state of the faces of the given people and of the given faces, by face id."""
         found = {}
         for pid in person_ids:
             for row in self.db.execute("SELECT id, person_id, confirmed FROM faces WHERE person_id = ?", (pid,)):
-                found[row[0]] = list(row)
+                found[row[0]] = FaceState(row[0], row[1], bool(row[2]))
         for fid in face_ids:
             row = self.db.execute("SELECT id, person_id, confirmed FROM faces WHERE id = ?", (fid,)).fetchone()
             if row:
-                found[row[0]] = list(row)
-        return sorted(found.values())
+                found[row[0]] = FaceState(row[0], row[1], bool(row[2]))
+        return [found[face] for face in sorted(found)]
 
-    def set_face_states(self, states: Iterable[Iterable]) -> None:
-        """Set (face id, person id or None, confirmed) for each face that still exists."""
+    def set_face_states(self, states: Iterable[FaceState]) -> None:
+        """Set each face's person (None: nobody) and confirmation, for the faces that still exist."""
         self.db.executemany("UPDATE faces SET person_id = ?, confirmed = ? WHERE id = ?",
-                            ((person, int(confirmed), face) for face, person, confirmed in states))
+                            ((s.person_id, int(s.confirmed), s.face_id) for s in states))
 
-    def face(self, face_id: int) -> tuple[int, int | None, bool, str] | None:
-        """(id, person id, confirmed, model) of one face."""
+    def face(self, face_id: int) -> FaceRecord | None:
         row = self.db.execute("SELECT id, person_id, confirmed, model FROM faces WHERE id = ?", (face_id,)).fetchone()
-        return (row[0], row[1], bool(row[2]), row[3]) if row else None
+        return FaceRecord(row[0], row[1], bool(row[2]), row[3]) if row else None
 
-    def person_faces(self, person_id: int) -> list[tuple[int, float, int]]:
-        """(face id, detection score, shorter box side) of each face of the person."""
-        return [tuple(row) for row in self.db.execute(
+    def person_face_qualities(self, person_id: int) -> list[FaceQuality]:
+        """Each face of the person with its detection score and shorter box side, by face id."""
+        return [FaceQuality(*row) for row in self.db.execute(
             "SELECT id, score, min(w, h) FROM faces WHERE person_id = ? ORDER BY id", (person_id,))]
 
-    def face_people(self, model: str) -> dict[int, int]:
+    def person_of_faces(self, model: str) -> dict[int, int]:
         """Face id -> person id, for every face of the model that has a person."""
         return dict(self.db.execute("SELECT id, person_id FROM faces WHERE model = ? AND person_id IS NOT NULL",
                                     (model,)).fetchall())
@@ -171,18 +187,19 @@ class PeopleQueries:
     def set_person_ignored(self, person_id: int, ignored: bool) -> None:
         self.db.execute("UPDATE people SET ignored = ? WHERE id = ?", (int(ignored), person_id))
 
-    def people_rejections(self, person_ids: Iterable[int]) -> list[list[int]]:
-        """[face id, person id] of every rejection that names one of the people."""
-        return sorted([list(row) for pid in person_ids for row in self.db.execute(
-            "SELECT face_id, person_id FROM face_rejections WHERE person_id = ?", (pid,))])
+    def people_rejections(self, person_ids: Iterable[int]) -> list[Rejection]:
+        """Every rejection that names one of the people, by face then person."""
+        return sorted((Rejection(*row) for pid in person_ids for row in self.db.execute(
+            "SELECT face_id, person_id FROM face_rejections WHERE person_id = ?", (pid,))),
+            key=lambda r: (r.face_id, r.person_id))
 
-    def replace_rejections(self, person_ids: Iterable[int], pairs: Iterable[Iterable[int]]) -> None:
-        """Make the people's rejections exactly `pairs` (pairs whose face or person is gone are dropped)."""
+    def replace_rejections(self, person_ids: Iterable[int], rejections: Iterable[Rejection]) -> None:
+        """Make the people's rejections exactly these (those whose face or person is gone are dropped)."""
         self.db.executemany("DELETE FROM face_rejections WHERE person_id = ?", ((pid,) for pid in person_ids))
         self.db.executemany(
             "INSERT OR IGNORE INTO face_rejections (face_id, person_id) SELECT ?, ? WHERE EXISTS (SELECT 1 FROM"
             " faces WHERE id = ?) AND EXISTS (SELECT 1 FROM people WHERE id = ?)",
-            ((face, person, face, person) for face, person in pairs))
+            ((r.face_id, r.person_id, r.face_id, r.person_id) for r in rejections))
 
     def add_rejection(self, face_id: int, person_id: int) -> None:
         self.db.execute("INSERT OR IGNORE INTO face_rejections (face_id, person_id) VALUES (?, ?)",

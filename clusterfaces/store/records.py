@@ -57,3 +57,184 @@ class StoredFaces:
 def path_key(path: Path) -> bytes:
     """A path as stored: the file system's bytes, so any file name round-trips exactly."""
     return os.fsencode(path)
+
+
+Box = tuple[int, int, int, int]  # x, y, w, h in upright, full-size pixels
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """A person's row: who they are, whatever their faces."""
+
+    id: int
+    name: str | None
+    ignored: bool
+    model: str
+    created_run: int | None = None
+
+    def as_row(self) -> list:
+        """The row as the journal's undo information keeps it."""
+        return [self.id, self.name, int(self.ignored), self.model, self.created_run]
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """A face's place among people: its person (None: nobody), whether the user put it there, its model."""
+
+    id: int
+    person_id: int | None
+    confirmed: bool
+    model: str
+
+
+@dataclass(frozen=True)
+class FaceState:
+    """What an edit changes about a face, and what undo puts back."""
+
+    face_id: int
+    person_id: int | None
+    confirmed: bool
+
+    def as_row(self) -> list:
+        return [self.face_id, self.person_id, int(self.confirmed)]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """The user said this face is not this person."""
+
+    face_id: int
+    person_id: int
+
+
+@dataclass(frozen=True)
+class LastScan:
+    """The last finished scan: what it walked, with which model and detector, and its settings."""
+
+    roots: list[Path]
+    model: str
+    detector: str
+    settings: dict
+
+
+@dataclass(frozen=True)
+class Recluster:
+    """The last run that re-clustered a model's faces, and how many faces it clustered."""
+
+    run_id: int
+    faces: int
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One edit as `clusterfaces log` shows it."""
+
+    id: int
+    at: float  # seconds since the epoch
+    action: str
+    summary: str
+    undone: bool
+
+
+@dataclass(frozen=True)
+class UndoRecord:
+    """The latest edit not undone yet, with what undoing it needs."""
+
+    id: int
+    action: str
+    summary: str
+    undo: dict
+
+
+@dataclass(frozen=True)
+class MarkedFace:
+    """A face that carries user work (its person is named or ignored, or the user confirmed it), by place."""
+
+    location: str  # photo path text
+    box: Box
+    person_id: int
+    name: str | None
+    ignored: bool
+    confirmed: bool
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A face of a photo: its id and box (and, where asked, its embedding and model)."""
+
+    id: int
+    box: Box
+    embedding: np.ndarray | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    """How good a face is for showing: the detector's score and the box's shorter side."""
+
+    id: int
+    score: float
+    size: int
+
+
+@dataclass(frozen=True)
+class FacePlace:
+    """Where a face is: its photo and box."""
+
+    photo: Path
+    box: Box
+
+
+@dataclass(frozen=True)
+class PersonCounts:
+    """How many faces a person has, and in how many photos."""
+
+    faces: int
+    photos: int
+
+
+@dataclass(frozen=True)
+class UnreadablePhoto:
+    """A photo that could not be read, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExportedFace:
+    """One face as the identity map and the sidecars need it."""
+
+    id: int
+    location: str  # photo path text
+    content_hash: str | None
+    box: Box
+    score: float
+    person_id: int | None
+    confirmed: bool
+    photo_size: tuple[int | None, int | None]  # upright width, height
+    embedding: bytes | None
+
+
+@dataclass(frozen=True)
+class FaceListing:
+    """A face as front ends list it: where it is, whose it is, how sure (no embedding)."""
+
+    id: int
+    person_id: int | None
+    photo: Path
+    box: Box
+    score: float
+    confirmed: bool
+    missing: bool  # its photo was not on disk at the last scan
+
+
+@dataclass(frozen=True)
+class FaceAssignments:
+    """Faces of one model below some roots, without their vectors: what describing people needs."""
+
+    ids: np.ndarray  # int64
+    person_ids: np.ndarray  # int64, 0 where none
+    photo_ids: np.ndarray  # int64
+    scores: np.ndarray
+    sizes: np.ndarray
