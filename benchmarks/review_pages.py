@@ -12,8 +12,10 @@ time: serves the library with the review app (ReviewServer, 127.0.0.1, the token
 what the browser asks, REPEATS times each, one request after another: the people page (the HTML, script,
 style and scan status, then /api/people: every person with their cover face and counts) and the 20,000-face
 person's page (the same files, /api/people/ID and the first page of 200 faces; thumbnails come after, one per
-face in view, and are not counted), and the last page of that person's faces. Writes medians and every sample to
-benchmarks/results/review_pages.json.
+face in view, and are not counted), and the last page of that person's faces. With Playwright and Debian's
+Chromium at hand, also the seconds from loading each page in the browser to its first cards (of 1,970) or
+first 200 faces drawn (thumbnails left out), and one thumbnail cut from a 4,000 x 3,000 JPEG, then from the cache.
+Writes medians and every sample to benchmarks/results/review_pages.json.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -127,6 +130,60 @@ def _page(server: ReviewServer, paths: list[str]) -> dict:
             "samples_s": [round(s, 3) for s in samples], "bytes": sizes}
 
 
+def _thumbnail(server: ReviewServer, library: Library, person: int, work: Path) -> dict:
+    """A face thumbnail cut from a real 4000x3000 JPEG (written for the one photo of this face), first
+    from the photo and then from the cache (median of REPEATS each)."""
+    from PIL import Image
+
+    face = library.person_faces(person, limit=1)[0]
+    face.photo.parent.mkdir(parents=True, exist_ok=True)
+    gradient = Image.linear_gradient("L").resize((4000, 3000))
+    Image.merge("RGB", (gradient, gradient.rotate(90).resize((4000, 3000)), gradient)).save(face.photo, quality=90)
+    path, cache = f"/api/faces/{face.id}/thumb", work / "thumbs"
+    first, cached = [], []
+    for _ in range(REPEATS):
+        for old in cache.glob("*.jpg"):
+            old.unlink()
+        first.append(_get(server, path)[0])
+        cached.append(_get(server, path)[0])
+    return {"photo": "4000x3000 JPEG", "first_s": round(statistics.median(first), 3),
+            "cached_s": round(statistics.median(cached), 4)}
+
+
+def _in_chromium(server: ReviewServer, largest: int) -> dict | None:
+    """Seconds from opening each page in headless Chromium to its cards or first faces drawn, thumbnails
+    left out (they are timed by _thumbnail: this generated library's photos do not exist)."""
+    chromium = shutil.which("chromium")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        return None
+    if chromium is None:
+        return None
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.route("**/thumb", lambda route: route.abort())  # timed above; the photos here are not there
+        page.goto(server.url)  # the token becomes the cookie
+        expect(page.locator("#people-count")).to_have_text(f"{PEOPLE - IGNORED} of {PEOPLE} people")
+        people, person = [], []
+        for _ in range(3):
+            page.goto(f"{server.base}/#/people")
+            started = time.perf_counter()
+            page.reload()
+            expect(page.locator("#people-count")).to_have_text(f"{PEOPLE - IGNORED} of {PEOPLE} people",
+                                                               timeout=60_000)
+            expect(page.locator("#people .card").first).to_be_visible()
+            people.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            page.click(f"#people .card[data-id='{largest}']")
+            expect(page.locator("#faces .face")).to_have_count(200, timeout=60_000)
+            person.append(time.perf_counter() - started)
+        browser.close()
+    return {"people_page_cards_s": round(statistics.median(people), 3),
+            "person_page_first_200_faces_s": round(statistics.median(person), 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=WORK)
@@ -140,9 +197,12 @@ def main() -> None:
         largest = facts["largest_person"]
         person = _page(server, [*files, f"/api/people/{largest}", f"/api/people/{largest}/faces?offset=0&limit=200"])
         deep = _page(server, [f"/api/people/{largest}/faces?offset=19800&limit=200"])
+        thumbnail = _thumbnail(server, library, largest, args.work)
+        browser = _in_chromium(server, largest)
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
               "load_average": [round(x, 2) for x in os.getloadavg()], "library": facts,
               "people_page": people, "person_page_20000_faces": person, "person_page_last_faces": deep,
+              "thumbnail": thumbnail, "in_chromium": browser,
               "command": "nice -n 10 python benchmarks/review_pages.py"}
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v["median_s"] for k, v in result.items() if isinstance(v, dict) and "median_s" in v}))

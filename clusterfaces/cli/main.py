@@ -11,6 +11,7 @@ from clusterfaces import __version__
 from clusterfaces.cli import demo as cli_demo
 from clusterfaces.cli import export as cli_export
 from clusterfaces.cli import people as cli_people
+from clusterfaces.cli import review as cli_review
 from clusterfaces.cli import search as cli_search
 from clusterfaces.cli.common import console, user_facing
 from clusterfaces.errors import ClusterfacesError
@@ -155,6 +156,7 @@ cli_people.register(app)
 cli_demo.register(app)
 cli_export.register(app)
 cli_search.register(app)
+cli_review.register(app)
 
 
 if __name__ == "__main__":

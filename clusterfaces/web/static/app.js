@@ -93,17 +93,26 @@ async function pick(title, exclude) {
 
 // --- People ------------------------------------------------------------------------------------------
 const peopleState = {search: "", order: "unnamed", ignored: false};
+const CARDS = 240;
 
 async function showPeople() {
   const everyone = await loadPeople();
   const cards = el("div", {class: "cards", id: "people"});
+  const sentinel = el("div", {class: "more"});
+  let shown = [];
+  const more = () => {  // cards a few hundred at a time, as the page scrolls
+    cards.append(...shown.slice(cards.children.length, cards.children.length + CARDS).map(card));
+    sentinel.textContent = cards.children.length < shown.length ? "more…" : "";
+  };
+  new IntersectionObserver(entries => entries.some(e => e.isIntersecting) && more(), {rootMargin: "800px"})
+    .observe(sentinel);
   const draw = () => {
     const text = peopleState.search.trim().toLowerCase();
-    const shown = everyone.filter(p => (peopleState.ignored || !p.ignored) &&
-      (!text || p.label.toLowerCase().includes(text)));
+    shown = everyone.filter(p => (peopleState.ignored || !p.ignored) && (!text || p.label.toLowerCase().includes(text)));
     if (peopleState.order === "unnamed") shown.sort((a, b) => (a.name ? 1 : 0) - (b.name ? 1 : 0) || b.faces - a.faces);
     else shown.sort((a, b) => b.faces - a.faces || a.id - b.id);
-    cards.replaceChildren(...shown.map(card));
+    cards.replaceChildren();
+    more();
     $("#people-count").textContent = `${shown.length} of ${everyone.length} people`;
   };
   const search = el("input", {id: "search", type: "search", placeholder: "Search by name", value: peopleState.search,
@@ -114,7 +123,8 @@ async function showPeople() {
   const ignored = el("input", {id: "show-ignored", type: "checkbox", checked: peopleState.ignored,
     onchange: event => { peopleState.ignored = event.target.checked; draw(); }});
   view().replaceChildren(el("div", {class: "controls"}, search, order,
-    el("label", {}, ignored, " Show ignored people"), el("span", {id: "people-count", class: "counts"})), cards);
+    el("label", {}, ignored, " Show ignored people"), el("span", {id: "people-count", class: "counts"})), cards,
+    sentinel);
   draw();
   search.focus();
 }
@@ -257,7 +267,7 @@ async function showWho() {
     choices.append(el("span", {class: "counts"}, person ? `in ${person.label} (${entry.distance})` : "in no one"));
     entry.suggestions.forEach(s => choices.append(el("button", {type: "button", class: "suggest", "data-person": s.person,
       title: `distance ${s.distance}`, onclick: () => act("/api/faces/move", {faces: [entry.face.id], person: s.person})},
-    `${s.name}?`)));
+    `${s.name}? `, el("span", {class: "counts"}, s.distance.toFixed(2)))));
     if (person) choices.append(el("button", {type: "button", class: "not", onclick: () => act("/api/faces/reject",
       {faces: [entry.face.id], person: person.id})}, `Not ${person.label}`));
     choices.append(el("button", {type: "button", class: "other", onclick: async () => {
