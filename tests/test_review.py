@@ -251,6 +251,22 @@ def test_an_edit_over_http_is_the_library_edit_journalled_and_undoable(served):
     assert refused.status == 400 and "\n" not in refused.json()["error"]
 
 
+def test_ignore_and_split_over_http_are_the_library_edits(served):
+    server, library, _, who = served
+    ignored = call(server, "POST", f"/api/people/{who['alex']}/ignore", {"ignored": True}).json()
+    assert library.person(who["alex"]).ignored and ignored["summary"] == library.journal()[-1].summary
+    assert who["alex"] not in [p["id"] for p in call(server, "GET", "/api/people").json()]
+    assert who["alex"] in [p["id"] for p in call(server, "GET", "/api/people?ignored=1").json()]
+    assert not (library.output / library.person(who["alex"]).label).exists()  # no folder for the ignored
+    call(server, "POST", f"/api/people/{who['alex']}/ignore", {"ignored": False})
+    assert not library.person(who["alex"]).ignored
+    before = library.person(who["obama"]).faces
+    split = call(server, "POST", f"/api/people/{who['obama']}/split", {}).json()
+    assert split["person"] == who["obama"] and split["groups"][0][0] == who["obama"]
+    assert all(library.person(person).faces == faces for person, faces in split["groups"])
+    assert sum(faces for _, faces in split["groups"]) <= before
+
+
 def test_who_is_this_offers_named_people_for_faces(served):
     server, library, _, who = served
     call(server, "POST", f"/api/people/{who['obama']}/rename", {"name": "Barack Obama"})

@@ -184,7 +184,7 @@ def test_name_search_new_person_merge_and_undo_in_the_browser(session, tmp_path)
     assert not set(faces[:4]) & {f.id for f in library.person_faces(who["obama"])}
 
 
-def test_who_is_this_move_a_face_not_this_person_and_undo_in_the_browser(session):
+def test_who_is_this_move_not_this_person_undo_and_ignore_in_the_browser(session):
     s, root, who = session
     page, library = s.page, s.library
     library.name(who["rose"], "Rose Leslie")  # a name to type; the rest happens on the page
@@ -243,6 +243,16 @@ def test_who_is_this_move_a_face_not_this_person_and_undo_in_the_browser(session
     assert " not " in s.saved()
     s.only_the_app_was_asked()
 
+    # Ignore a person: their card hides behind the toggle.
+    s.person_page(who["alex"])
+    page.click("#ignore")
+    assert "ignored" in s.saved()
+    assert library.person(who["alex"]).ignored
+    page.click("#nav-people")
+    s.expect(page.locator(f"#people .card[data-id='{who['alex']}']")).to_have_count(0)
+    page.check("#show-ignored")
+    s.expect(page.locator(f"#people .card.ignored[data-id='{who['alex']}']")).to_have_count(1)
+
     # A scan running is shown, and gone when it ends (the page asks every few seconds).
     library.scan_running = lambda: True
     s.expect(page.locator("#scan-banner")).to_be_visible(timeout=15_000)
@@ -253,4 +263,4 @@ def test_who_is_this_move_a_face_not_this_person_and_undo_in_the_browser(session
     library.scan(ScanOptions(roots=[root], model="Dlib", recluster=True))
     assert library.faces([moved])[0].person_id == library.faces([asked])[0].person_id == who["rose"]
     assert library.faces([rejected])[0].person_id != who["biden"]
-    assert library.person(who["rose"]).name == "Rose Leslie"
+    assert library.person(who["rose"]).name == "Rose Leslie" and library.person(who["alex"]).ignored

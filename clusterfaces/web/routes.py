@@ -202,7 +202,8 @@ def _edit(do: Callable[[object, dict, dict], object]) -> Callable:
         def work() -> dict:
             with _edit_lock:
                 edit = do(library, request.path_params, body)
-            return {"summary": edit.summary, "person": edit.person_id, "warning": edit.folders_warning}
+            return {"summary": edit.summary, "person": edit.person_id, "warning": edit.folders_warning,
+                    "groups": [list(group) for group in edit.groups]}
 
         return await _answer(work)
 
