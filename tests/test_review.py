@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from clusterfaces import ClusterfacesError
+from clusterfaces import ClusterfacesError, Edit, Person
 from clusterfaces.web.app import ReviewServer
 from clusterfaces.web.security import cookie_name
 
@@ -48,36 +48,15 @@ def call(server: ReviewServer, method: str, path: str, body: object = None, head
 
 
 # --- the guard, on a stand-in library (no data needed) ----------------------------------------------------
-@dataclass
-class _Person:
-    id: int
-    name: str | None
-    ignored: bool = False
-    faces: int = 1
-    photos: int = 1
-    cover_face: int | None = 1
-
-    @property
-    def label(self) -> str:
-        return self.name or f"Person {self.id:03d}"
-
-
-@dataclass
-class _Edit:
-    summary: str
-    person_id: int | None = None
-    folders_warning: str | None = None
-
-
 class StandIn:
-    """Just enough of a Library for the guard's tests; records the edits that got through."""
+    """Just enough of a Library (its own records) for the guard's tests; records the edits that got through."""
 
     def __init__(self, database: Path) -> None:
         self.database = database
         self.edits: list[tuple] = []
 
     def people(self, include_ignored=True):
-        return [_Person(1, "Ann"), _Person(2, None)]
+        return [Person(1, "Ann", False, 1, 1, 1), Person(2, None, False, 1, 1, 1)]
 
     def person(self, person_id):
         if person_id not in (1, 2):
@@ -89,7 +68,7 @@ class StandIn:
 
     def name(self, person_id, name):
         self.edits.append(("name", person_id, name))
-        return _Edit(f"person {person_id} named {name}", person_id)
+        return Edit(f"person {person_id} named {name}", person_id)
 
 
 @pytest.fixture()
