@@ -7,10 +7,10 @@ from clusterfaces.people.clustering import same_person_threshold
 from clusterfaces.people.continuity import (
     drop_rejected,
     match_clusters_to_people,
-    match_faces,
     one_face_per_photo,
     people_from_clusters,
 )
+from clusterfaces.scan.edited_photos import match_faces
 from clusterfaces.scan.faces import l2_normalise
 
 

@@ -4,7 +4,8 @@ and which faces of an edited photo are the faces it showed before."""
 import numpy as np
 import pytest
 
-from clusterfaces.people.continuity import match_clusters_to_people, match_faces, people_from_clusters
+from clusterfaces.people.continuity import match_clusters_to_people, people_from_clusters
+from clusterfaces.scan.edited_photos import match_faces
 from clusterfaces.scan.faces import l2_normalise
 
 

@@ -14,6 +14,7 @@ from clusterfaces.people.cluster_centres import (
     merge_close_clusters,
     order_by_size,
 )
+from clusterfaces.scan.faces import same_person_threshold
 
 if TYPE_CHECKING:
     from clusterfaces.people.calibration import Calibration
@@ -96,13 +97,6 @@ class ClusterSettings:
             if values[name] is None:
                 values[name] = round(distances.get(name, value), 3)
         return ClusterSettings(**values)
-
-
-def same_person_threshold(model: str) -> float:
-    """DeepFace's verification threshold for the model on L2-normalised embeddings (0 if unknown)."""
-    from deepface.config.threshold import thresholds
-
-    return float(thresholds.get(model, {}).get("euclidean_l2", 0.0))
 
 
 def adaptive_min_cluster_size(face_count: int) -> int:

@@ -253,3 +253,10 @@ def load_embedder(model_name: str, explicit: bool, allow_download: bool = True) 
             f"{error}. Using {weights.FALLBACK_MODEL} instead (its weights ship with the "
             f"face_recognition_models package); pass --model to choose explicitly."
         )
+
+
+def same_person_threshold(model: str) -> float:
+    """DeepFace's verification threshold for the model on L2-normalised embeddings (0 if unknown)."""
+    from deepface.config.threshold import thresholds
+
+    return float(thresholds.get(model, {}).get("euclidean_l2", 0.0))

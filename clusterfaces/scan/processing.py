@@ -278,7 +278,7 @@ def _save(store: Store, result: PhotoResult, rows: list[FaceRow], settings: Dete
           model: str, run_id: int, previous: PhotoRecord | None) -> bool:
     """Store one analysed photo. A known photo whose pixels changed keeps the faces it still shows
     (ids, people, confirmations, rejections); returns True for those."""
-    from clusterfaces.people.continuity import match_faces
+    from clusterfaces.scan.edited_photos import match_faces
 
     file = result.file
     if result.reason is not None:

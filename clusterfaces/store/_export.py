@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from clusterfaces.store._transactions import Reading
-from clusterfaces.store.records import ExportedFace, path_key
+from clusterfaces.store.records import ChangeMarker, ExportedFace, path_key
 
 
 class ExportQueries:
@@ -26,12 +26,12 @@ class ExportQueries:
             " coalesce((SELECT max(at) FROM journal), 0))").fetchone()
         return row[0] or None
 
-    def change_marker(self) -> tuple[int, int, int]:
-        """Changes whenever people or faces may have changed: the latest run, the latest edit, and how many
-        edits were undone (for caches of what the faces say, such as the named people's centres)."""
+    def change_marker(self) -> ChangeMarker:
+        """Changes whenever people or faces may have changed (for caches of what the faces say, such as
+        the named people's centres)."""
         row = self.db.execute("SELECT coalesce((SELECT max(id) FROM runs), 0), coalesce((SELECT max(id) FROM"
                               " journal), 0), (SELECT count(*) FROM journal WHERE undone = 1)").fetchone()
-        return int(row[0]), int(row[1]), int(row[2])
+        return ChangeMarker(int(row[0]), int(row[1]), int(row[2]))
 
     def export_faces(self, model: str, roots: Iterable[Path], embeddings: bool = False) -> list[ExportedFace]:
         """Every face of the model below the roots, by id (with its embedding's bytes when asked)."""

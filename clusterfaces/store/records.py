@@ -238,3 +238,13 @@ class FaceAssignments:
     photo_ids: np.ndarray  # int64
     scores: np.ndarray
     sizes: np.ndarray
+
+
+@dataclass(frozen=True)
+class ChangeMarker:
+    """Where the library stands: its latest run and edit, and how many edits were undone. Equal markers
+    mean the faces' people have not changed in between."""
+
+    last_run: int
+    last_edit: int
+    undone_edits: int
