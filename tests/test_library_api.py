@@ -176,3 +176,29 @@ def test_only_the_library_opens_a_store():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Store":
                 opened.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert opened == []
+
+
+def test_a_thumbnail_decodes_a_big_photo_at_the_size_its_face_needs(tmp_path):
+    """A 160-pixel thumbnail of a big face needs a fraction of a 4,000-pixel photo (JPEG draft decoding),
+    and looks the same as one cut from the full decode."""
+    import numpy as np
+    from PIL import Image
+
+    from clusterfaces.outputs import crops
+
+    rng = np.random.default_rng(7)
+    small = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    photo = tmp_path / "big.jpg"
+    Image.fromarray(small).resize((4000, 3000), Image.Resampling.BICUBIC).save(photo, quality=92)
+    face = (1000, 800, 1200, 1200)
+    side = crops._decode_side(photo, [(1, face)], 160, 0.2)
+    assert 300 <= side <= 700
+    assert crops._decode_side(photo, [(1, (10, 10, 40, 40))], 160, 0.2) == crops.CROP_DECODE_SIDE  # a tiny face
+    (_, quick), = crops.face_crops([(1, photo, face)], size=160)
+    chosen, crops._decode_side = crops._decode_side, lambda *args: None  # None: decode at full size
+    try:
+        (_, full), = crops.face_crops([(1, photo, face)], size=160)
+    finally:
+        crops._decode_side = chosen
+    difference = np.abs(np.asarray(quick, dtype=np.int16) - np.asarray(full, dtype=np.int16)).mean()
+    assert quick.size == full.size == (160, 160) and difference < 6, difference

@@ -185,10 +185,8 @@ class Library:
         """One person; a one-line error when there is no such person."""
         with self.reading() as store:
             record = edits.existing_person(store, person_id)
-            counts = store.person_counts(record.model).get(person_id)
-            cover = store.cover_faces(record.model).get(person_id) if counts else None
-        return Person(record.id, record.name, record.ignored, counts.faces if counts else 0,
-                      counts.photos if counts else 0, cover)
+            counts = store.person_summary(person_id)
+        return Person(record.id, record.name, record.ignored, counts.faces, counts.photos, counts.cover_face)
 
     def person_faces(self, person_id: int, offset: int = 0, limit: int | None = None) -> list[Face]:
         """A person's faces by id, a page at a time."""

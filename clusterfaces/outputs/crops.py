@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -12,6 +13,21 @@ from clusterfaces.images import decode_image
 
 # Decode bound for cutting thumbnails: faces stay sharp at thumbnail size, big photos stay cheap.
 CROP_DECODE_SIDE = 2048
+
+
+def _decode_side(photo: Path, boxes: list[tuple[int, tuple[int, int, int, int]]], size: int,
+                 padding: float) -> int:
+    """The longest side to decode the photo at: big enough that its smallest face still fills a `size`-pixel
+    tile, never more than CROP_DECODE_SIDE. A big JPEG then decodes at a fraction of its size (libjpeg draft),
+    which is most of the time a thumbnail takes."""
+    try:
+        with Image.open(photo) as image:  # reads the header only
+            longest = max(image.size)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return CROP_DECODE_SIDE  # decode_image gives the reason
+    smallest = min(max(w, h) for _, (_, _, w, h) in boxes) * (1 + 2 * padding)
+    wanted = math.ceil(longest * 1.25 * size / max(smallest, 1.0))
+    return max(min(wanted, CROP_DECODE_SIDE, longest), min(size, longest))
 
 
 def face_crops(
@@ -26,7 +42,7 @@ def face_crops(
         by_photo.setdefault(photo, []).append((face_id, box))
     for photo, boxes in by_photo.items():
         try:
-            decoded = decode_image(photo, CROP_DECODE_SIDE)
+            decoded = decode_image(photo, _decode_side(photo, boxes, size, padding))
         except UnreadableImage:
             continue
         image = Image.fromarray(decoded.pixels)

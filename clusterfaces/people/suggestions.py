@@ -18,6 +18,7 @@ class Suggestion:
     person_id: int
     name: str
     distance: float  # between L2-normalised vectors: a face, or the centre of a person's faces
+    likely: bool = False  # within the model's same-person distance
 
 
 def centre(vectors: np.ndarray) -> np.ndarray:
@@ -47,7 +48,8 @@ class NamedCentres:
             return []
         distances = np.linalg.norm(self.centres - np.asarray(vector, dtype=np.float64), axis=1)
         order = [i for i in np.argsort(distances, kind="stable") if self.ids[i] != besides][:k]
-        return [Suggestion(int(self.ids[i]), self.names[i], float(distances[i])) for i in order]
+        return [Suggestion(int(self.ids[i]), self.names[i], float(distances[i]),
+                           bool(self.threshold and distances[i] < self.threshold)) for i in order]
 
 
 def nearest_named_person(store: Store, centres: NamedCentres, person_id: int) -> Suggestion | None:

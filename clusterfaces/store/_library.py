@@ -18,6 +18,7 @@ from clusterfaces.store.records import (
     FacePlace,
     FaceRow,
     LastScan,
+    PersonCounts,
     PersonRecord,
     PhotoRecord,
     Recluster,
@@ -368,6 +369,14 @@ class LibraryQueries:
                 " AND p.missing_since IS NULL AND min(f.w, f.h) >= ? AND f.score >= ?"
                 " ORDER BY min(f.w, f.h) DESC, f.id LIMIT ?", (model, length, prefix, min_size, min_score, limit))]
         return sorted(found, key=lambda face: (-min(face.box[2:]), face.id))[:limit]
+
+    def person_summary(self, person_id: int) -> PersonCounts:
+        """One person's counts and cover face (see cover_faces), from their faces only."""
+        faces, photos = self.db.execute("SELECT count(*), count(DISTINCT photo_id) FROM faces WHERE person_id = ?",
+                                        (person_id,)).fetchone()
+        cover = self.db.execute("SELECT id FROM faces WHERE person_id = ? ORDER BY score * min(w, h, 160) DESC, id"
+                                " LIMIT 1", (person_id,)).fetchone()
+        return PersonCounts(faces, photos, cover[0] if cover else None)
 
     def cover_faces(self, model: str) -> dict[int, int]:
         """Person id -> the face that shows them best (the detector's surest, among the larger ones)."""

@@ -187,10 +187,11 @@ class FacePlace:
 
 @dataclass(frozen=True)
 class PersonCounts:
-    """How many faces a person has, and in how many photos."""
+    """How many faces a person has, and in how many photos (and, where asked, the face that shows them best)."""
 
     faces: int
     photos: int
+    cover_face: int | None = None
 
 
 @dataclass(frozen=True)
