@@ -58,9 +58,15 @@ class FaceDetector:
         self.model_name = model_name
         if detector_name == "dlib" or model_name == "Dlib":
             weights.stage_shipped_dlib_weights()  # offline copies from face_recognition_models
-        self._detector = detectors.build_detector(detector_name) if detector_name in detectors.OFFLINE_DETECTORS \
-            else _build("face_detector", detector_name, allow_download)
         self._dlib_landmarks = _dlib_shape_predictor() if _needs_dlib_landmarks(model_name) else None
+        if detector_name == "dlib":
+            # DeepFace's dlib backend, minus its landmark pass where the 5-point model runs here anyway.
+            self._detector = detectors.DlibHogDetector(
+                None if self._dlib_landmarks is not None else _dlib_shape_predictor())
+        elif detector_name in detectors.OFFLINE_DETECTORS:
+            self._detector = detectors.build_detector(detector_name)
+        else:
+            self._detector = _build("face_detector", detector_name, allow_download)
 
     def detect_faces(self, image: DecodedImage) -> list[DetectedFace]:
         """Detect every face in the image and cut each one's aligned crop."""

@@ -13,7 +13,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from clusterfaces.errors import UnreadableImage
-from clusterfaces.images import decode_image
+from clusterfaces.images import DETECTION_RESAMPLE, decode_image
 from clusterfaces.progress import NullObserver, ScanObserver
 from clusterfaces.scan.crawl import FoundFile, content_hash, pixel_fingerprint
 from clusterfaces.scan.faces import DetectedFace, FaceDetector, FaceEmbedder
@@ -89,7 +89,7 @@ def analyse_photo(file: FoundFile, detector: FaceDetector, max_side: int | None,
         return PhotoResult(file, None, [], reason=reason)
     seconds["hash"] = time.perf_counter() - start
     try:
-        image = decode_image(file.path, max_side)
+        image = decode_image(file.path, max_side, DETECTION_RESAMPLE)
     except UnreadableImage as error:
         return PhotoResult(file, digest, [], reason=str(error), seconds=seconds)
     seconds["decode"] = time.perf_counter() - start - seconds["hash"]
@@ -100,8 +100,9 @@ def analyse_photo(file: FoundFile, detector: FaceDetector, max_side: int | None,
 
 
 def _analysed(files: Iterable[tuple[FoundFile, str | None]], settings: DetectionSettings,
-              workers: int) -> Iterator[PhotoResult]:
-    """Results in input order, from worker processes when workers > 0, with a bounded backlog."""
+              workers: int, backlog: int = 0) -> Iterator[PhotoResult]:
+    """Results in input order, from worker processes when workers > 0, with a bounded backlog (photos
+    handed to the workers and not yet taken back: at least 4 a worker)."""
     if workers <= 0:
         detector = None
         for file, digest in files:
@@ -110,7 +111,9 @@ def _analysed(files: Iterable[tuple[FoundFile, str | None]], settings: Detection
         return
     # spawn, not fork: the parent may already hold TensorFlow threads, which fork would break.
     context = multiprocessing.get_context("spawn")
-    backlog = 4 * workers  # bounds memory: at most this many photos' crops wait for the embedder
+    # Bounds memory (at most this many photos' crops wait for the embedder) and keeps the workers busy while
+    # the embedder runs a batch: they go on with the photos queued behind it.
+    backlog = max(backlog, 4 * workers)
 
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings,))
@@ -251,7 +254,8 @@ def process_photos(
         waiting_faces = 0
 
     if dask is None:
-        results = _analysed(needing_analysis(), settings, workers)
+        # While a batch of faces is embedded here, the workers go on detecting up to ~2 batches of photos ahead.
+        results = _analysed(needing_analysis(), settings, workers, backlog=min(2 * batch_size, 128))
     else:
         from clusterfaces.scan import dask_scan  # imports Dask only when asked for
 
