@@ -22,7 +22,8 @@ class WriteFailed(OutputError):
         self.reason = reason
 
 
-def write_atomically(path: Path | str, content: str | bytes, *, private: bool = False, what: str | None = None) -> None:
+def write_atomically(path: Path | str, content: str | bytes, *, private: bool = False, what: str | None = None,
+                     durable: bool = True) -> None:
     """Replace `path` with `content` (str is written as UTF-8), the one way every output file is written.
 
     - The content goes to a temporary file beside `path` (tempfile.mkstemp in the same folder, named
@@ -32,6 +33,8 @@ def write_atomically(path: Path | str, content: str | bytes, *, private: bool = 
     - Mode: a `private` file (identity maps, contact sheets, the output folder's manifest) is 0600, even when
       it replaces a file others could read. Any other file keeps the mode of the file it replaces, and a new
       one gets 0666 minus the umask (0644 with the usual umask 022), as open() would give it.
+    - `durable=False` leaves out both fsyncs, for files that can be made again (a thumbnail cache): still
+      all-or-nothing for a reader, but a crash may lose the newest ones.
     - On any failure, an exception included, the temporary file is removed and `path` is left as it was.
       An OSError becomes WriteFailed, an OutputError "cannot write <what>: <reason>" on one line (`what` is
       the path unless given), its `reason` the system's words ("No space left on device").
@@ -46,7 +49,8 @@ def write_atomically(path: Path | str, content: str | bytes, *, private: bool = 
         with os.fdopen(descriptor, "wb" if binary else "w", encoding=None if binary else "utf-8") as file:
             file.write(content)
             file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                os.fsync(file.fileno())
         os.chmod(temporary, mode)
         os.replace(temporary, path)
         temporary = None
@@ -58,7 +62,8 @@ def write_atomically(path: Path | str, content: str | bytes, *, private: bool = 
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-    _sync_folder(path.parent)
+    if durable:
+        _sync_folder(path.parent)
 
 
 def _mode_for(path: Path) -> int:

@@ -113,3 +113,16 @@ def test_a_read_only_folder_is_a_clear_error(tmp_path):
     finally:
         os.chmod(folder, 0o700)
     assert (folder / "page.html").read_text() == "old" and len(list(folder.iterdir())) == 1
+
+
+def test_a_cache_file_skips_the_fsyncs_but_stays_all_or_nothing(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda descriptor: synced.append(descriptor))
+    target = tmp_path / "thumb.jpg"
+    write_atomically(target, b"old", private=True, durable=False)
+    write_atomically(target, b"new", private=True, durable=False)
+    assert target.read_bytes() == b"new" and synced == []
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thumb.jpg"]
+    write_atomically(target, b"kept", private=True)
+    assert len(synced) >= 1  # the default still reaches the disk

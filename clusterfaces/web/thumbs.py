@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import platformdirs
+
+from clusterfaces.atomic import write_atomically
 
 THUMB_SIZE = 160
 PHOTO_SIDE = 1600
@@ -59,12 +60,6 @@ class ThumbnailCache:
             return None
 
     def put(self, key: str, data: bytes) -> None:
-        """Write atomically, 0600 (mkstemp's mode): a reader sees the old file or the whole new one."""
-        handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".partial")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-            os.replace(temporary, self.folder / f"{key}.jpg")
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        """Write atomically and 0600 (a reader sees the old file or the whole new one); no fsync: a thumbnail
+        lost in a crash is cut again."""
+        write_atomically(self.folder / f"{key}.jpg", data, private=True, what="a thumbnail", durable=False)
