@@ -4,6 +4,7 @@ Usage:
   nice -n 10 python benchmarks/edit_memory.py generate                 # once; cached under --work
   nice -n 10 python benchmarks/edit_memory.py time before --code /tmp/cf-bench/before-worktree
   nice -n 10 python benchmarks/edit_memory.py time after --code .
+  nice -n 10 python benchmarks/edit_memory.py time after-covering-index --code . --sql "CREATE INDEX ..."
 
 generate: a library database as a finished scan leaves it, written straight into the store's schema
 (Store creates it, rows go in with executemany): 400,000 photos in 300 folders of a long-tailed size
@@ -19,6 +20,7 @@ times, with the code of --code first on PYTHONPATH and a neutral working directo
 time, the child's peak RSS (os.wait4), and what it read (/proc/self/io at exit: rchar counts every
 byte read from files, SQLite pages included, whether the disk or the page cache served them). Writes
 the label's medians and runs into benchmarks/results/edit_memory.json, next to the other labels.
+--sql runs one statement on the copy before any of that (an experiment, such as an index).
 """
 
 from __future__ import annotations
@@ -223,6 +225,7 @@ def time_edits(label: str, code: Path, work: Path, repeats: int, sql: str | None
                         f"--db {database} --out {out}",
              "median_wall_s": statistics.median(r["wall_s"] for r in runs),
              "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
+             "median_cpu_s": statistics.median(round(r["user_s"] + r["system_s"], 1) for r in runs),
              "median_read_mb": statistics.median(r["read_mb"] for r in runs if r["read_mb"] is not None)
              if all(r["read_mb"] is not None for r in runs) else None,
              "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
