@@ -5,6 +5,8 @@ Usage:
   python benchmarks/speed.py embed ../shared/photos                         # our embed stage vs pure batched forward
   python benchmarks/speed.py cluster --sizes 10000 100000 --dims 128 512    # synthetic unit vectors
   python benchmarks/speed.py facenet                                        # FaceNet512 architecture, untrained
+  python benchmarks/speed.py big-jpegs /tmp/big --copies 5                  # ../shared/photos' JPEGs at 4000 px
+  python benchmarks/speed.py scans /tmp/big --baseline-tree /tmp/base       # scans: this tree vs another, alternated
 Each writes benchmarks/results/speed_<what>.json and prints a table. Same model and detector on
 both sides of every comparison; the naive loop and the scan run in the same invocation.
 """
@@ -70,12 +72,15 @@ def naive_loop(photos: list[Path], model: str, detector: str) -> tuple[float, in
 
 
 def scan_in_subprocess(folder: Path, model: str, detector: str, workers: int, max_side: int,
-                       batch_size: int = 32) -> dict:
-    """Run `clusterfaces scan` in a child process; time it and read its and its workers' peak RSS."""
+                       batch_size: int = 32, tree: Path | None = None) -> dict:
+    """Run `clusterfaces scan` in a child process; time it and read its and its workers' peak RSS.
+    The child imports clusterfaces from `tree` (a baseline), else from the tree this file is in."""
     work = Path(tempfile.mkdtemp(prefix="cf-speed-"))
     code = (
         "import json, os, resource, subprocess, sys, threading, time; from pathlib import Path\n"
-        "from clusterfaces.library.core import Library, ScanOptions\n"
+        "try:\n    from clusterfaces import Library, ScanOptions\n"
+        "except ImportError:  # a tree from before the public API\n"
+        "    from clusterfaces.library.core import Library, ScanOptions\n"
         "from clusterfaces.scan.faces import FaceEmbedder, FaceDetector\n"
         f"FaceEmbedder({model!r}); FaceDetector({detector!r}, {model!r})  # loading is not scanning\n"
         # Workers' peak RSS, sampled: RUSAGE_CHILDREN would also count helpers forked from this big
@@ -102,7 +107,8 @@ def scan_in_subprocess(folder: Path, model: str, detector: str, workers: int, ma
     )
     if __name__ != "__main__":
         raise RuntimeError("run as a script")
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    env = {**os.environ, "PYTHONPATH": str(tree or Path(__file__).resolve().parent.parent)}
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     shutil.rmtree(work, ignore_errors=True)
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -138,6 +144,7 @@ def pipeline(args: argparse.Namespace) -> None:
     rows = []
     for workers, max_side, batch in [(w, m, b) for b in args.scan_batch_sizes for m in args.max_sides
                                      for w in args.workers]:
+        load = os.getloadavg()[0]
         run = scan_in_subprocess(args.folder, args.model, args.detector, workers, max_side, batch)
         stage = run["seconds"]
         rows.append({
@@ -148,11 +155,14 @@ def pipeline(args: argparse.Namespace) -> None:
             "embed_s": stage.get("embed", 0.0), "store_s": stage.get("store", 0.0),
             "cluster_s": stage.get("cluster", 0.0), "peak_rss_main_mb": run["rss_main_mb"],
             "peak_rss_worker_mb": run["rss_worker_mb"], "peak_rss_all_mb": run["rss_total_mb"],
+            "load_average_before_after": [round(load, 2), round(os.getloadavg()[0], 2)],
         })
+    load = os.getloadavg()[0]
     naive_seconds, naive_faces = naive_loop(photos[:args.naive_photos], args.model, args.detector)
     photos = photos[:args.naive_photos]
     naive = {"photos": len(photos), "faces": naive_faces, "wall_s": naive_seconds,
-             "photos_per_s": len(photos) / naive_seconds}
+             "photos_per_s": len(photos) / naive_seconds,
+             "load_average_before_after": [round(load, 2), round(os.getloadavg()[0], 2)]}
     for row in rows:
         row["speedup_vs_naive"] = row["photos_per_s"] / naive["photos_per_s"]
     _table(f"Scan of {args.folder} ({args.model}, {args.detector}){note}; naive DeepFace.represent loop: "
@@ -163,6 +173,57 @@ def pipeline(args: argparse.Namespace) -> None:
             "naive": naive, "scan": rows})
     if note:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def big_jpegs(args: argparse.Namespace) -> None:
+    """The JPEGs of ../shared/photos with a long side of 640 px or more (20 of 23), upscaled to 4000 px as a
+    12-MP camera's photos, each in `copies` versions (mirrored, other JPEG quality: other pixels, so a scan
+    cannot take them for copies of each other), with a labels.json for benchmarks/detection_bound.py."""
+    from PIL import Image
+
+    labels = json.loads((args.source / "labels.json").read_text())["photos"]
+    kept = {}
+    for rel in sorted(labels):
+        with Image.open(args.source / rel) as photo:
+            if photo.format != "JPEG" or max(photo.size) < 640:
+                continue
+            ratio = 4000 / max(photo.size)
+            big = photo.convert("RGB").resize((round(photo.width * ratio), round(photo.height * ratio)),
+                                              Image.Resampling.BICUBIC)
+        for copy in range(args.copies):
+            name = Path(rel).with_name(f"{Path(rel).stem}{f'-{copy}' if copy else ''}.jpg").as_posix()
+            (args.destination / name).parent.mkdir(parents=True, exist_ok=True)
+            version = big.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if copy % 2 else big
+            version.save(args.destination / name, quality=90 - 2 * copy)
+            kept[name] = labels[rel]
+    (args.destination / "labels.json").write_text(json.dumps({"about": "../shared/photos' JPEGs at 4000 px",
+                                                              "photos": kept}, indent=1))
+    print(f"{len(kept)} photos written to {args.destination}")
+
+
+def scans(args: argparse.Namespace) -> None:
+    """Default scans (Dlib, dlib) of each folder by a baseline tree and by this one, alternated `repeats`
+    times so that the machine's load falls on both alike; the load average is recorded with every run."""
+    rows = []
+    for repeat in range(args.repeats):
+        for folder in args.folders:
+            for name, tree in (("baseline", args.baseline_tree), ("this tree", None)):
+                load = os.getloadavg()[0]
+                run = scan_in_subprocess(folder, args.model, args.detector, args.workers, args.max_side, tree=tree)
+                stage = run["seconds"]
+                rows.append({"folder": folder.name, "code": name, "repeat": repeat, "photos": run["photos"],
+                             "faces": run["faces"], "wall_s": round(run["wall"], 2),
+                             "photos_per_s": round(run["photos"] / run["wall"], 3),
+                             **{f"{key}_s": round(stage.get(key, 0.0), 2) for key in
+                                ("hash", "decode", "detect", "embed", "store", "cluster")},
+                             "peak_rss_all_mb": round(run["rss_total_mb"]),
+                             "load_average_before_after": [round(load, 2), round(os.getloadavg()[0], 2)]})
+                print(rows[-1], flush=True)
+    _table(f"Scans ({args.model}, {args.detector}, {args.workers} workers): baseline {args.baseline_tree} "
+           "against this tree", rows)
+    _write(f"scans_{args.name}", {"model": args.model, "detector": args.detector, "workers": args.workers,
+                                  "max_side": args.max_side, "baseline_tree": str(args.baseline_tree),
+                                  "command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]), "rows": rows})
 
 
 def embed(args: argparse.Namespace) -> None:
@@ -306,10 +367,25 @@ def main() -> None:
     command.add_argument("--dims", nargs="+", type=int, default=[128, 512])
     command.add_argument("--algorithms", nargs="+", default=["auto"], help="auto, exact, knn")
     command.add_argument("--timeout", type=int, default=600)
+    command = sub.add_parser("big-jpegs")
+    command.add_argument("destination", type=Path)
+    command.add_argument("--source", type=Path, default=Path(__file__).parent.parent.parent / "shared" / "photos")
+    command.add_argument("--copies", type=int, default=1)
+    command = sub.add_parser("scans")
+    command.add_argument("folders", type=Path, nargs="+")
+    command.add_argument("--baseline-tree", type=Path, required=True,
+                         help="a source tree to compare with, e.g. `git archive HEAD | tar -x -C DIR`")
+    command.add_argument("--model", default="Dlib")
+    command.add_argument("--detector", default="dlib")
+    command.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    command.add_argument("--max-side", type=int, default=1600)
+    command.add_argument("--repeats", type=int, default=2)
+    command.add_argument("--name", default="12mp", help="results go to speed_scans_NAME.json")
     command = sub.add_parser("facenet")
     command.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16, 64])
     args = parser.parse_args()
-    {"pipeline": pipeline, "embed": embed, "cluster": cluster, "facenet": facenet}[args.what](args)
+    {"pipeline": pipeline, "embed": embed, "cluster": cluster, "facenet": facenet, "big-jpegs": big_jpegs,
+     "scans": scans}[args.what](args)
 
 
 if __name__ == "__main__":
