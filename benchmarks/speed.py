@@ -3,7 +3,8 @@
 Usage:
   python benchmarks/speed.py pipeline ../shared/photos [--workers 0 1 2]   # scan vs naive loop, per stage, RSS
   python benchmarks/speed.py embed ../shared/photos                         # our embed stage vs pure batched forward
-  python benchmarks/speed.py cluster --sizes 10000 100000 --dims 128 512    # synthetic unit vectors
+  python benchmarks/speed.py cluster --sizes 10000 100000 --dims 128 512    # generated faces, drawn like LFW's
+                                                                            # (writes results/cluster_scale*.json)
   python benchmarks/speed.py facenet                                        # FaceNet512 architecture, untrained
   python benchmarks/speed.py big-jpegs /tmp/big --copies 5                  # ../shared/photos' JPEGs at 4000 px
   python benchmarks/speed.py scans /tmp/big --baseline-tree /tmp/base       # scans: this tree vs another, alternated
@@ -281,22 +282,189 @@ def synthetic_faces(size: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.
     return vectors, np.where(owners < people, owners, -1)
 
 
-def _cluster_child(size: int, dim: int, algorithm: str) -> None:
+FACE_MODEL = RESULTS / "cluster_face_model.json"
+
+
+def fit_face_model(database: Path, root: Path) -> dict:
+    """Statistics of real Dlib faces that decide how people cluster: the spectra of the within-person and
+    between-person covariances, the length of the mean face, and how many faces each person has (LFW's
+    development half: most people once). Written to benchmarks/results/cluster_face_model.json."""
+    from clusterfaces.library.scoring import scored_library
+    from clusterfaces.people.evaluation import load_labels
+
+    scored = scored_library(database, root, load_labels(root / "labels.json"), "Dlib")
+    return face_model_of(scored.vectors, scored.truth, f"{database} ({root}, Dlib)")
+
+
+def face_model_of(vectors: np.ndarray, truth: list[str | None], source: str) -> dict:
+    """fit_face_model's statistics of L2-normalised vectors and their identities (None: unknown)."""
+    vectors = vectors.astype(np.float64)
+    members: dict[str, list[int]] = {}
+    for face, name in enumerate(truth):
+        if name is not None:
+            members.setdefault(name, []).append(face)
+    groups = list(members.values())
+    several = [g for g in groups if len(g) > 1]
+    residuals = np.concatenate([vectors[g] - vectors[g].mean(axis=0) for g in several])
+    within = residuals.T @ residuals / sum(len(g) - 1 for g in several)
+    means = np.array([vectors[g].mean(axis=0) for g in groups])
+    # The spread of person means, less what their few faces add to it: the spread of the people themselves.
+    between = np.cov(means.T) - within * np.mean([1 / len(g) for g in groups])
+    sizes = np.bincount([len(g) for g in groups])
+    model = {"source": source, "dim": vectors.shape[1],
+             "mean_length": float(np.linalg.norm(vectors.mean(axis=0))),
+             "within_spectrum": np.clip(np.linalg.eigvalsh(within)[::-1], 0, None).round(7).tolist(),
+             "between_spectrum": np.clip(np.linalg.eigvalsh(between)[::-1], 0, None).round(7).tolist(),
+             "people_with_n_faces": {str(n): int(c) for n, c in enumerate(sizes) if c},
+             "distance_quantiles": _distance_quantiles(vectors, _owner_numbers(truth))}
+    FACE_MODEL.write_text(json.dumps(model, indent=1))
+    return model
+
+
+def _owner_numbers(truth: list[str | None]) -> np.ndarray:
+    numbers: dict[str, int] = {}
+    return np.array([-1 if name is None else numbers.setdefault(name, len(numbers)) for name in truth])
+
+
+# Log-normal sigma of a person's distance from the mean face, of their looseness, of a photo's: chosen so that
+# same- and different-person distance quantiles match LFW's (the 1 % quantiles within 0.03; 512-d needs a
+# wider spread of people to have as many look-alikes: its distances concentrate more).
+SPREADS = {128: (0.15, 0.1, 0.18), 512: (0.3, 0.1, 0.18)}
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def _distance_quantiles(vectors: np.ndarray, owners: np.ndarray, pairs: int = 200_000, seed: int = 0) -> dict:
+    """Quantiles of same-person and different-person distances (random pairs; owner -1: unknown)."""
+    rng = np.random.default_rng(seed)
+    known = np.flatnonzero(owners != -1)
+    order = known[np.argsort(owners[known], kind="stable")]
+    starts = np.flatnonzero(np.r_[True, np.diff(owners[order]) != 0])
+    same_a, same_b = [], []
+    for begin, end in zip(starts, np.r_[starts[1:], len(order)]):
+        if end - begin > 1:
+            first, second = np.triu_indices(end - begin, 1)
+            if len(first) > 2000:
+                pick = rng.choice(len(first), 2000, replace=False)
+                first, second = first[pick], second[pick]
+            same_a.append(order[begin + first])
+            same_b.append(order[begin + second])
+    same_a, same_b = np.concatenate(same_a), np.concatenate(same_b)
+    if len(same_a) > pairs:
+        pick = rng.choice(len(same_a), pairs, replace=False)
+        same_a, same_b = same_a[pick], same_b[pick]
+    a, b = rng.choice(known, pairs), rng.choice(known, pairs)
+    a, b = a[owners[a] != owners[b]], b[owners[a] != owners[b]]
+
+    def spread(x: np.ndarray, y: np.ndarray) -> list[float]:
+        return np.quantile(np.linalg.norm(vectors[x] - vectors[y], axis=1), QUANTILES).round(3).tolist()
+
+    return {"quantiles": list(QUANTILES), "same_person": spread(same_a, same_b), "different": spread(a, b)}
+
+
+def lfw_like_faces(size: int, dim: int, seed: int = 0,
+                   spreads: tuple[float, float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors drawn like real Dlib faces (cluster_face_model.json): a person's centre from the
+    between-person spread around the mean face, each face from the within-person spread around it, as
+    many faces per person as LFW's people have. Other dimensions stretch the spectra to `dim` values
+    (same total variance: the same distances). Returns (vectors float32, person of each face)."""
+    from clusterfaces.scan.faces import l2_normalise
+
+    model = json.loads(FACE_MODEL.read_text())
+    rng = np.random.default_rng(seed)
+    spreads = spreads or SPREADS.get(dim, SPREADS[128])
+
+    def scales(spectrum: list[float]) -> np.ndarray:
+        spectrum = np.asarray(spectrum)
+        stretched = np.interp(np.linspace(0, len(spectrum) - 1, dim), np.arange(len(spectrum)), spectrum)
+        return np.sqrt(stretched * spectrum.sum() / stretched.sum()).astype(np.float32)
+
+    def basis() -> np.ndarray:
+        return np.linalg.qr(rng.normal(size=(dim, dim)))[0].astype(np.float32)
+
+    within, between = scales(model["within_spectrum"]), scales(model["between_spectrum"])
+    within_basis, between_basis = basis(), basis()
+    mean = (model["mean_length"] * l2_normalise(rng.normal(size=(1, dim)))).astype(np.float32)
+    counts = np.array([int(n) for n, c in model["people_with_n_faces"].items() for _ in range(c)])
+    sizes = rng.choice(counts, int(size / counts.mean() * 1.2) + 10)
+    sizes = sizes[:np.searchsorted(np.cumsum(sizes), size) + 1]
+    owners = rng.permutation(np.repeat(np.arange(len(sizes)), sizes)[:size])
+    # People differ: some look like many others, some vary more from photo to photo; so do photos.
+    person_far = rng.lognormal(0.0, spreads[0], (len(sizes), 1)).astype(np.float32)
+    person_loose = rng.lognormal(0.0, spreads[1], len(sizes)).astype(np.float32)
+    centres = mean + (rng.standard_normal((len(sizes), dim), dtype=np.float32) * between * person_far) @ between_basis.T
+    vectors = np.empty((size, dim), dtype=np.float32)
+    for start in range(0, size, 100_000):  # in slices: the benchmark itself must not dominate memory
+        part = owners[start:start + 100_000]
+        loose = (person_loose[part] * rng.lognormal(0.0, spreads[2], len(part)).astype(np.float32))[:, None]
+        noise = (rng.standard_normal((len(part), dim), dtype=np.float32) * within * loose) @ within_basis.T
+        vectors[start:start + 100_000] = l2_normalise(centres[part] + noise)
+    return vectors, owners
+
+
+def cluster_scores(truth: np.ndarray, labels: np.ndarray) -> dict:
+    """BCubed precision/recall/F1 (faces left alone count as groups of their own), clusters holding more than
+    one person, and the share of people seen once that were put with somebody; vectorised for millions."""
+    from scipy.sparse import coo_matrix
+
+    labels = np.where(labels >= 0, labels, labels.max() + 1 + np.arange(len(labels)))
+    _, labels = np.unique(labels, return_inverse=True)
+    table = coo_matrix((np.ones(len(truth)), (labels, truth))).tocsr()
+    table.sum_duplicates()
+    cluster_size, person_size = np.bincount(labels), np.bincount(truth)
+    cells = table.tocoo()
+    shared = cells.data ** 2
+    precision = float((shared / cluster_size[cells.row]).sum() / len(truth))
+    recall = float((shared / person_size[cells.col]).sum() / len(truth))
+    people_in = np.bincount(cells.row, minlength=len(cluster_size))
+    once = person_size[truth] == 1
+    return {"bcubed_precision": round(precision, 4), "bcubed_recall": round(recall, 4),
+            "bcubed_f1": round(2 * precision * recall / (precision + recall), 4),
+            "groups": int((cluster_size > 1).sum()), "people": int((person_size > 0).sum()),
+            "groups_mixed": int((people_in > 1).sum()),
+            "mixed_share": round(float((people_in > 1).sum() / max(1, (cluster_size > 1).sum())), 4),
+            "seen_once_joined": round(float((cluster_size[labels[once]] > 1).mean()), 4) if once.any() else 0.0}
+
+
+CLUSTER_STAGES = {"knn_hdbscan": ("knn_graph",), "clustering": (
+    "linkage_clusters", "split_doubtful_groups", "merge_large_groups", "attach_to_groups")}
+
+
+def _cluster_child(size: int, dim: int, algorithm: str, people: str = "lfw") -> None:
+    """Cluster generated faces as the library does (default settings, model Dlib) and print one JSON line:
+    time in all and per stage (k-NN graph, linkage, doubtful groups, large-group merge, attach), peak
+    memory, and the scores against the generated people."""
+    import importlib
+
     from sklearn.metrics import adjusted_rand_score
 
     from clusterfaces.people.clustering import ClusterSettings, cluster_embeddings
 
-    vectors, truth = synthetic_faces(size, dim)
+    vectors, truth = lfw_like_faces(size, dim) if people == "lfw" else synthetic_faces(size, dim)
+    stages: dict[str, float] = {}
+    for module_name, names in CLUSTER_STAGES.items():  # time each stage where the clustering looks it up
+        module = importlib.import_module(f"clusterfaces.people.{module_name}")
+        for name in names:
+            def timed(*args, _call=getattr(module, name), _name=name, **kwargs):
+                begun = time.perf_counter()
+                try:
+                    return _call(*args, **kwargs)
+                finally:
+                    stages[_name] = stages.get(_name, 0.0) + time.perf_counter() - begun
+            setattr(module, name, timed)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     labels = cluster_embeddings(vectors, ClusterSettings(algorithm=algorithm), "Dlib")
     seconds = time.perf_counter() - start
-    people = truth >= 0
-    glued = sum(len(set(truth[labels == c].tolist()) - {-1}) > 1 for c in range(int(labels.max()) + 1))
-    print(json.dumps({"seconds": seconds, "clusters": int(labels.max() + 1), "true_people": int(truth.max() + 1),
-                      "ari_people": adjusted_rand_score(truth[people], labels[people]),
-                      "clusters_with_two_people": int(glued), "input_mb": vectors.nbytes / 2**20,
-                      "rss_before_mb": before, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    if people == "lfw":
+        scores = cluster_scores(truth, labels)
+    else:
+        known = truth >= 0
+        glued = sum(len(set(truth[labels == c].tolist()) - {-1}) > 1 for c in range(int(labels.max()) + 1))
+        scores = {"groups": int(labels.max() + 1), "people": int(truth.max() + 1),
+                  "ari_people": round(adjusted_rand_score(truth[known], labels[known]), 4), "groups_mixed": int(glued)}
+    print(json.dumps({"seconds": seconds, "stages_s": {k: round(v, 1) for k, v in stages.items()}, **scores,
+                      "input_mb": vectors.nbytes / 2**20, "rss_before_mb": before,
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 def cluster(args: argparse.Namespace) -> None:
@@ -305,26 +473,31 @@ def cluster(args: argparse.Namespace) -> None:
         for size in args.sizes:
             for algorithm in args.algorithms:
                 code = (f"import sys; sys.argv=['x']; import benchmarks.speed as s; "
-                        f"s._cluster_child({size}, {dim}, {algorithm!r})")
+                        f"s._cluster_child({size}, {dim}, {algorithm!r}, {args.people!r})")
+                load = os.getloadavg()[0]
                 row = {"faces": size, "dim": dim, "algorithm": algorithm}
                 try:
                     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                                timeout=args.timeout, cwd=Path(__file__).parent.parent, check=True)
                     result = json.loads(completed.stdout.strip().splitlines()[-1])
-                    row.update({"seconds": round(result["seconds"], 2), "people (true)":
-                                f"{result['clusters']} ({result['true_people']})",
-                                "ARI on people": round(result["ari_people"], 4),
-                                "clusters gluing people": result["clusters_with_two_people"],
-                                "input MB": round(result["input_mb"]),
-                                "peak RSS MB": round(result["rss_mb"])})
+                    row.update({"seconds": round(result.pop("seconds"), 1), "input MB": round(result.pop("input_mb")),
+                                "peak RSS MB": round(result.pop("rss_mb")), **result})
+                    row.pop("rss_before_mb")
+                    row.update({f"{stage} s": value for stage, value in row.pop("stages_s").items()})
                 except subprocess.TimeoutExpired:
                     row.update({"seconds": f"> {args.timeout}"})
+                row["load_before"], row["load_after"] = round(load, 2), round(os.getloadavg()[0], 2)
                 rows.append(row)
                 print(row, flush=True)
-    _table("Clustering synthetic face-like unit vectors (people of ~40 faces, 20 % strangers), "
-           "default settings", rows)
-    _write("cluster", {"date": str(date.today()), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                       "rows": rows, "timeout_s": args.timeout})
+    _table(f"Clustering generated faces ({args.people}), default settings", rows)
+    people = ("LFW-like: centres and spreads drawn from the Dlib statistics of LFW's development half "
+              "(cluster_face_model.json), people sized as LFW's" if args.people == "lfw" else
+              "loose: people of ~40 faces, 20 % one-off strangers")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    out = RESULTS / f"cluster_scale{'_' + args.name if args.name else ''}.json"
+    out.write_text(json.dumps({"date": str(date.today()), "machine": MACHINE, "command": "python benchmarks/speed.py "
+                               + " ".join(sys.argv[1:]), "people": people, "commit": commit, "rows": rows,
+                               "timeout_s": args.timeout}, indent=1))
 
 
 def facenet(args: argparse.Namespace) -> None:
@@ -367,6 +540,11 @@ def main() -> None:
     command.add_argument("--dims", nargs="+", type=int, default=[128, 512])
     command.add_argument("--algorithms", nargs="+", default=["auto"], help="auto, exact, knn")
     command.add_argument("--timeout", type=int, default=600)
+    command.add_argument("--people", choices=["lfw", "loose"], default="lfw",
+                         help="lfw: drawn like LFW's Dlib faces (cluster_face_model.json); loose: the older generator")
+    command.add_argument("--name", default="", help="results go to benchmarks/results/cluster_scale_NAME.json")
+    command.add_argument("--fit", nargs=2, type=Path, metavar=("DB", "ROOT"),
+                         help="first fit cluster_face_model.json from a Dlib scan DB of ROOT (with labels.json)")
     command = sub.add_parser("big-jpegs")
     command.add_argument("destination", type=Path)
     command.add_argument("--source", type=Path, default=Path(__file__).parent.parent.parent / "shared" / "photos")
@@ -384,6 +562,8 @@ def main() -> None:
     command = sub.add_parser("facenet")
     command.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 16, 64])
     args = parser.parse_args()
+    if getattr(args, "fit", None):
+        fit_face_model(*args.fit)
     {"pipeline": pipeline, "embed": embed, "cluster": cluster, "facenet": facenet, "big-jpegs": big_jpegs,
      "scans": scans}[args.what](args)
 

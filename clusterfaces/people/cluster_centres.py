@@ -8,6 +8,7 @@ import numpy as np
 # A leftover joins a person only if the second-nearest person is this much farther away.
 ATTACH_MARGIN = 0.05
 BLOCK = 4096  # rows of a distance matrix computed at once: bounds memory with many people
+BLOCK_CELLS = 8_000_000  # attach_leftovers: faces x centres distances held at once (64 MB in float64)
 
 
 def centres_of(vectors: np.ndarray, labels: np.ndarray, clusters: np.ndarray) -> np.ndarray:
@@ -100,8 +101,9 @@ def attach_leftovers(vectors: np.ndarray, labels: np.ndarray, max_distance: floa
     if max_distance <= 0 or len(clusters) == 0 or len(leftovers) == 0:
         return labels
     centres = centres_of(vectors, labels, clusters)
-    for start in range(0, len(leftovers), BLOCK):
-        chunk = leftovers[start:start + BLOCK]
+    block = max(64, BLOCK_CELLS // len(clusters))  # with tens of thousands of people, fewer faces at once
+    for start in range(0, len(leftovers), block):
+        chunk = leftovers[start:start + block]
         distances = _distances_to(vectors[chunk], centres)
         nearest = distances.argmin(axis=1)
         best = distances[np.arange(len(chunk)), nearest]
