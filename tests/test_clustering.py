@@ -285,3 +285,15 @@ def test_linkage_finds_the_people_among_strangers():
     people_only = truth >= 0
     assert adjusted_rand_score(truth[people_only], labels[people_only]) == 1.0
     assert (labels[~people_only] == -1).all()  # every stranger is left alone
+
+
+def test_attach_in_small_blocks_gives_the_same_answer(monkeypatch):
+    """attach_leftovers bounds its faces x centres block by the number of centres; blocks change no answer."""
+    from clusterfaces.people import cluster_centres
+
+    vectors, truth = _with_strangers([12] * 40, strangers=200, noise=0.3)
+    labels = np.where(np.random.default_rng(1).random(len(truth)) < 0.2, -1, truth)
+    whole = attach_leftovers(vectors, labels, 0.5)
+    monkeypatch.setattr(cluster_centres, "BLOCK_CELLS", 40)  # 64 faces (the smallest block) at a time
+    assert attach_leftovers(vectors, labels, 0.5).tolist() == whole.tolist()
+    assert (whole[labels < 0] >= 0).sum() > 64  # the case spans several blocks of attached faces

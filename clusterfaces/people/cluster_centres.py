@@ -100,7 +100,9 @@ def attach_leftovers(vectors: np.ndarray, labels: np.ndarray, max_distance: floa
     leftovers = np.flatnonzero(labels < 0)
     if max_distance <= 0 or len(clusters) == 0 or len(leftovers) == 0:
         return labels
-    centres = centres_of(vectors, labels, clusters)
+    # In the vectors' own precision (float32 for embeddings): with tens of thousands of people these
+    # faces x centres distances were a quarter of clustering a million faces, and float64 doubled them.
+    centres = centres_of(vectors, labels, clusters).astype(vectors.dtype)
     block = max(64, BLOCK_CELLS // len(clusters))  # with tens of thousands of people, fewer faces at once
     for start in range(0, len(leftovers), block):
         chunk = leftovers[start:start + block]
