@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from clusterfaces.demo import build_demo_library
+from clusterfaces.outputs.demo import build_demo_library
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:

@@ -230,7 +230,7 @@ def test_permission_denied_file_is_recorded(face_photo, tmp_path):
         _, result = scan_folder(tmp_path, photos)
     finally:
         os.chmod(photos / "secret.jpg", 0o644)
-    assert [reason for _, reason in result.unreadable] == ["permission denied"]
+    assert [photo.reason for photo in result.unreadable] == ["permission denied"]
 
 
 def test_symlinks_broken_looping_and_outside_the_roots(face_photo, tmp_path):
@@ -298,7 +298,7 @@ def test_files_deleted_or_replaced_during_the_scan(face_photo, tmp_path):
     assert set(reasons) <= {"a.jpg", "b.jpg"} and result.faces_total >= 1
     again = library.scan(ScanOptions(roots=[photos], model="Dlib", workers=1))
     assert again.photos_seen == 2
-    assert {path.name for path, _ in again.unreadable} == {"b.jpg"}  # a.jpg is gone, b.jpg is text now
+    assert {photo.path.name for photo in again.unreadable} == {"b.jpg"}  # a.jpg is gone, b.jpg is text now
     assert again.faces_total == 1
 
 
@@ -449,7 +449,7 @@ def test_a_worker_killed_mid_scan_costs_no_photo(kills, face_photo, tmp_path):
     if kills == 1:  # the photo was tried again alone and read fine
         assert result.unreadable == [] and result.faces_total == 8
     else:  # its worker died twice: it is the one photo given up on, with the reason
-        assert [reason for _, reason in result.unreadable] == ["the face detector crashed on this file"]
+        assert [photo.reason for photo in result.unreadable] == ["the face detector crashed on this file"]
         assert result.faces_total == 7
 
 

@@ -115,3 +115,47 @@ def test_an_unreachable_scheduler_is_a_one_line_error(shared_photos, tmp_path):
     with pytest.raises(ClusterfacesError, match="cannot reach the Dask scheduler"):
         Library(tmp_path / "library.db", tmp_path / "people").scan(
             ScanOptions(roots=[root], model="Dlib", dask="tcp://127.0.0.1:1"))
+
+
+KILLER = '''
+import os
+from clusterfaces.scan import dask_scan
+
+_analyse = getattr(dask_scan, "unpatched_analyse_photo", dask_scan.analyse_photo)  # the preload may run twice
+dask_scan.unpatched_analyse_photo = _analyse
+
+
+def _dies_on_killers(file, *args, **kwargs):
+    if file.path.name.startswith("killer"):
+        os._exit(1)  # as a decoder that segfaults on one file would
+    return _analyse(file, *args, **kwargs)
+
+
+dask_scan.analyse_photo = _dies_on_killers
+'''
+
+
+def test_a_photo_that_kills_its_workers_is_recorded_unreadable_and_the_rest_is_scanned(shared_photos, tmp_path):
+    """A photo whose task kills every worker that takes it (a crashing decoder) ends as unreadable, with the
+    reason a local scan gives; the other photos are scanned and the workers come back."""
+    import dask
+
+    from clusterfaces.scan.dask_scan import CRASHED
+
+    preload = tmp_path / "killer_preload.py"
+    preload.write_text(KILLER)
+    root = tmp_path / "photos"
+    root.mkdir()
+    shutil.copy(shared_photos / "2009-whitehouse" / "obama.jpg", root / "obama.jpg")
+    shutil.copy(shared_photos / "2009-whitehouse" / "biden.jpg", root / "killer.jpg")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                                     dashboard_address=None, preload=[str(preload)]) as local:
+        library = Library(tmp_path / "library.db", tmp_path / "people")
+        result = library.scan(ScanOptions(roots=[root], model="Dlib", dask=local.scheduler_address))
+    assert [(photo.path.name, photo.reason) for photo in result.unreadable] == [("killer.jpg", CRASHED)]
+    assert result.photos_processed == 2 and result.faces_new >= 1
+    with sqlite3.connect(tmp_path / "library.db") as db:
+        statuses = dict(db.execute("SELECT path, status FROM photos").fetchall())
+    assert {os.path.basename(os.fsdecode(path)): status for path, status in statuses.items()} == {
+        "obama.jpg": "done", "killer.jpg": "unreadable"}

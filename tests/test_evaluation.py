@@ -1,4 +1,5 @@
 from clusterfaces.people.evaluation import bcubed, pairwise, true_identity
+from clusterfaces.store import FacePlace
 
 
 def test_perfect_clustering_scores_one():
@@ -38,9 +39,9 @@ def test_labelled_boxes_go_to_one_face_each_and_missed_faces_are_listed(tmp_path
     labels = {"photos": {"a/1.jpg": ["x"], "a/2.jpg": ["y"], "b/3.jpg": ["z"], "b/4.jpg": ["w"], "g.jpg": ["x", "y"]},
               "faces": {"a/1.jpg": [{"identity": "x", "box": [10, 10, 50, 50]}],
                         "a/2.jpg": [{"identity": "y", "box": [10, 10, 50, 50]}]}}
-    boxes = {1: (tmp_path / "a/1.jpg", (12, 12, 50, 50)), 2: (tmp_path / "a/1.jpg", (14, 14, 50, 50)),
-             3: (tmp_path / "a/2.jpg", (200, 200, 40, 40)), 4: (tmp_path / "b/3.jpg", (0, 0, 30, 30)),
-             5: (tmp_path / "g.jpg", (0, 0, 30, 30)), 6: (tmp_path / "g.jpg", (50, 0, 30, 30))}
+    boxes = {1: FacePlace(tmp_path / "a/1.jpg", (12, 12, 50, 50)), 2: FacePlace(tmp_path / "a/1.jpg", (14, 14, 50, 50)),
+             3: FacePlace(tmp_path / "a/2.jpg", (200, 200, 40, 40)), 4: FacePlace(tmp_path / "b/3.jpg", (0, 0, 30, 30)),
+             5: FacePlace(tmp_path / "g.jpg", (0, 0, 30, 30)), 6: FacePlace(tmp_path / "g.jpg", (50, 0, 30, 30))}
     truth, missed = match_labelled_faces(labels, tmp_path, boxes, [1, 2, 3, 4, 5, 6])
     assert truth == ["x", None, None, "z", None, None]  # the better overlap only; far box; no boxes: one face
     assert missed == ["w", "y"]  # a photo with no face, a box no face overlaps; g.jpg cannot be told

@@ -9,7 +9,6 @@ import pytest
 from conftest import copy_database, restore_photos
 
 from clusterfaces import Library, ScanOptions
-from clusterfaces.outputs.gallery import write_gallery
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -57,7 +56,7 @@ def gallery_page(session_scan, tmp_path_factory):
     try:
         library = Library(copy_database(session_scan.database, work / "library.db"), work / "people")
         result = library.scan(ScanOptions(roots=[session_scan.root], model="Dlib"))
-        stats = write_gallery(library.database, work / "gallery")
+        stats = library.write_gallery(work / "gallery")
     finally:
         restore_photos(session_scan)
     return stats, result, work

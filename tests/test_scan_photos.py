@@ -89,7 +89,7 @@ def test_bad_files_are_reported_and_the_scan_goes_on(shared_photos, tmp_path):
     (photos / "album" / "truncated.jpg").write_bytes(good[: len(good) // 3])
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in photos.rglob("*") if p.is_file()}
     result = Library(tmp_path / "db.sqlite", tmp_path / "out").scan(ScanOptions(roots=[photos], model="Dlib"))
-    reasons = {path.name: reason for path, reason in result.unreadable}
+    reasons = {photo.path.name: photo.reason for photo in result.unreadable}
     assert set(reasons) == {"empty.jpg", "notes.jpg", "truncated.jpg"}
     assert "empty" in reasons["empty.jpg"] and "text" in reasons["notes.jpg"]
     assert all("\n" not in reason for reason in reasons.values())

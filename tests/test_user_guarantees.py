@@ -222,5 +222,6 @@ def test_a_folder_or_photo_that_cannot_be_read_is_reported_and_the_rest_is_scann
     result = library.scan(ScanOptions(roots=[root], model="Dlib", workers=0))  # workers: the patch holds
     assert [(item.path, item.reason) for item in result.skipped] == [
         (root / "locked", "cannot read folder: Permission denied")]
-    assert result.unreadable == [(root / "secret" / "kit.jpg", "permission denied")]
+    unreadable = [(photo.path, photo.reason) for photo in result.unreadable]
+    assert unreadable == [(root / "secret" / "kit.jpg", "permission denied")]
     assert (result.photos_seen, result.faces_total) == (2, 1)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterfaces.boxes import box_overlap
+from clusterfaces.store import FacePlace
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class ScoredLibrary:
     paths: list[str]  # each face's photo, relative to the root
 
 
-def match_labelled_faces(labels: dict, root: Path, boxes: dict[int, tuple[Path, Sequence[float]]],
+def match_labelled_faces(labels: dict, root: Path, boxes: dict[int, FacePlace],
                          face_ids: Sequence[int]) -> tuple[list[str | None], list[str]]:
     """Identity of each face (in face_ids order, None where the labels do not tell), and the identities
     of the labelled faces no detection matched.
