@@ -99,3 +99,16 @@ def test_gallery_loads_in_headless_chromium_without_network(gallery_page):
     assert errors == []
     assert all(url.startswith("file://") for url in requests), [u for u in requests if not u.startswith("file://")]
     assert (work / "gallery.png").stat().st_size > 10_000
+
+
+def test_gallery_with_a_relative_database_path_prints_a_link(library_copy, monkeypatch):
+    """`clusterfaces gallery --db lib.db` (a path relative to the working folder) ends with a file:// link."""
+    from typer.testing import CliRunner
+
+    from clusterfaces.cli.main import app
+
+    library, _, _ = library_copy
+    monkeypatch.chdir(library.database.parent)
+    result = CliRunner().invoke(app, ["gallery", "--db", library.database.name])
+    assert result.exit_code == 0, result.output
+    assert "open file://" in result.output and (library.database.parent / "gallery" / "index.html").is_file()

@@ -54,7 +54,8 @@ def gallery(
     """Write a static HTML page of the people (opens from file://, no server, no network)."""
     library = Library(db)
     stats = library.write_gallery(out or library.database.parent / "gallery")
-    console.print(f"{stats.people} people, {stats.thumbnails} face thumbnails: open {escape(stats.page.as_uri())}")
+    link = stats.page.absolute().as_uri()  # --db may be relative; a file:// link never is
+    console.print(f"{stats.people} people, {stats.thumbnails} face thumbnails: open {escape(link)}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
