@@ -21,7 +21,6 @@ from PIL import Image
 
 from clusterfaces import Library, ScanOptions
 from clusterfaces.errors import ClusterfacesError, OutputError
-from clusterfaces.store import Store
 
 # EXIF orientation -> the transpose that turns the upright photo into the stored pixels (the inverse
 # of what Pillow's exif_transpose applies when decoding).
@@ -328,7 +327,7 @@ def test_an_older_database_is_migrated_in_place(tmp_path):
         connection.execute("INSERT INTO runs (started_at, status, roots, model, detector) VALUES (1, 'finished',"
                             " '[]', 'Dlib', 'dlib')")
         connection.execute("COMMIT")
-    with Store(db) as store:
+    with Library(db).editing() as store:
         applied = [row[0] for row in store.db.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
         assert applied == [name for name, _ in store_module.MIGRATIONS]
         assert (store.last_run().model, store.last_run().detector) == ("Dlib", "dlib")

@@ -17,7 +17,6 @@ from clusterfaces import Library, ScanOptions
 from clusterfaces.errors import ClusterfacesError
 from clusterfaces.library.scanning import crawl_photos
 from clusterfaces.people.edits import merge_people, rename_person
-from clusterfaces.store import Store
 
 HELD_BACK = ("2009-whitehouse/obama2.jpg", "video-stills/obama-720p.jpg")
 
@@ -305,7 +304,7 @@ def test_an_output_folder_inside_a_root_or_holding_photos_is_refused_before_anyt
     with pytest.raises(ClusterfacesError, match="holds photos clusterfaces did not put there"):
         Library(tmp_path / "library.db", elsewhere).scan(ScanOptions(roots=[root], model="Dlib"))
     assert not (root / "people").exists() and sorted(p.name for p in elsewhere.iterdir()) == ["b.jpg"]
-    with Store(tmp_path / "library.db") as store:
+    with Library(tmp_path / "library.db").reading() as store:
         assert store.last_run() is None  # nothing recorded
 
 
@@ -329,7 +328,7 @@ def test_options_out_of_range_are_refused_before_anything_is_recorded(tmp_path):
 
 def test_the_database_remembers_its_output_folder(tmp_path):
     database = tmp_path / "library.db"
-    with Store(database) as store, store.transaction():
+    with Library(database).editing() as store, store.transaction():
         store.set_setting("output", str(tmp_path / "my people"))
     assert Library(database).output == tmp_path / "my people"
     assert Library(database, tmp_path / "other").output == tmp_path / "other"
@@ -346,7 +345,7 @@ def test_a_photo_recorded_with_a_byte_hash_is_still_recognised_when_moved(tmp_pa
     from clusterfaces.store import FaceRow
 
     old = jpeg_with(tmp_path, "old.jpg")
-    with Store(tmp_path / "library.db") as store:
+    with Library(tmp_path / "library.db").editing() as store:
         run = store.start_run([tmp_path], "Dlib", "dlib", {})
         with store.transaction():
             photo = store.save_photo(old, old.stat().st_size, old.stat().st_mtime_ns, content_hash(old), run,
@@ -372,7 +371,7 @@ def test_a_missing_photo_back_elsewhere_with_new_tags_is_the_same_photo(tmp_path
     from clusterfaces.store import FaceRow
 
     old = jpeg_with(tmp_path, "old.jpg")
-    with Store(tmp_path / "library.db") as store:
+    with Library(tmp_path / "library.db").editing() as store:
         run = store.start_run([tmp_path], "Dlib", "dlib", {})
         with store.transaction():
             photo = store.save_photo(old, old.stat().st_size, old.stat().st_mtime_ns, pixel_fingerprint(old), run,
