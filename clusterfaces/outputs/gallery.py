@@ -91,8 +91,8 @@ def _page(people, shown, unclustered, unreadable, boxes, available) -> str:
                 + "".join(_face(f, boxes, available) for f in shown[person.id]) + f"{more}</div></section>")
         cards.append(card if index < PEOPLE_OPEN else f"<details><summary>{label}</summary>{card}</details>")
     leftovers = "".join(_face(f, boxes, available) for f in unclustered)
-    rows = "".join(f"<tr><td>{html.escape(os.fsdecode(p).encode('utf-8', 'backslashreplace').decode())}</td>"
-                   f"<td>{html.escape(reason)}</td></tr>" for p, reason in unreadable)
+    rows = "".join(f"<tr><td>{html.escape(os.fsdecode(u.path).encode('utf-8', 'backslashreplace').decode())}</td>"
+                   f"<td>{html.escape(u.reason)}</td></tr>" for u in unreadable)
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
