@@ -185,9 +185,9 @@ def box_row(args: argparse.Namespace, name: str, side: int, per_photo: dict, mis
 
 def run_from_db(args: argparse.Namespace, labels: dict, photos: list[str]) -> list[dict]:
     """Score the boxes a clusterfaces scan stored (its own detector and image bound), without detecting."""
-    from clusterfaces.store import Store
+    from clusterfaces import Library
 
-    with Store(args.from_db) as store:
+    with Library(args.from_db).reading() as store:
         rows = store.db.execute("SELECT p.path, f.x, f.y, f.w, f.h, f.detector FROM faces f "
                                 "JOIN photos p ON p.id = f.photo_id").fetchall()
     detected: dict[str, list[tuple[int, ...]]] = {}
