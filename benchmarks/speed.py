@@ -429,7 +429,7 @@ CLUSTER_STAGES = {"knn_hdbscan": ("knn_graph",), "clustering": (
     "linkage_clusters", "split_doubtful_groups", "merge_large_groups", "attach_to_groups")}
 
 
-def _cluster_child(size: int, dim: int, algorithm: str, people: str = "lfw") -> None:
+def _cluster_child(size: int, dim: int, algorithm: str, people: str = "lfw", exact_knn: bool = False) -> None:
     """Cluster generated faces as the library does (default settings, model Dlib) and print one JSON line:
     time in all and per stage (k-NN graph, linkage, doubtful groups, large-group merge, attach), peak
     memory, and the scores against the generated people."""
@@ -440,6 +440,10 @@ def _cluster_child(size: int, dim: int, algorithm: str, people: str = "lfw") -> 
     from clusterfaces.people.clustering import ClusterSettings, cluster_embeddings
 
     vectors, truth = lfw_like_faces(size, dim) if people == "lfw" else synthetic_faces(size, dim)
+    if exact_knn:  # brute force at any size: what the approximate graph costs in people found
+        from clusterfaces.people import knn_hdbscan
+
+        knn_hdbscan.EXACT_SEARCH_LIMIT = size
     stages: dict[str, float] = {}
     for module_name, names in CLUSTER_STAGES.items():  # time each stage where the clustering looks it up
         module = importlib.import_module(f"clusterfaces.people.{module_name}")
@@ -473,9 +477,10 @@ def cluster(args: argparse.Namespace) -> None:
         for size in args.sizes:
             for algorithm in args.algorithms:
                 code = (f"import sys; sys.argv=['x']; import benchmarks.speed as s; "
-                        f"s._cluster_child({size}, {dim}, {algorithm!r}, {args.people!r})")
+                        f"s._cluster_child({size}, {dim}, {algorithm!r}, {args.people!r}, {args.exact_knn})")
                 load = os.getloadavg()[0]
-                row = {"faces": size, "dim": dim, "algorithm": algorithm}
+                row = {"faces": size, "dim": dim, "algorithm": algorithm,
+                       "knn": "exact" if args.exact_knn else "default"}
                 try:
                     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                                timeout=args.timeout, cwd=Path(__file__).parent.parent, check=True)
@@ -542,6 +547,7 @@ def main() -> None:
     command.add_argument("--timeout", type=int, default=600)
     command.add_argument("--people", choices=["lfw", "loose"], default="lfw",
                          help="lfw: drawn like LFW's Dlib faces (cluster_face_model.json); loose: the older generator")
+    command.add_argument("--exact-knn", action="store_true", help="brute-force k-NN graph at every size")
     command.add_argument("--name", default="", help="results go to benchmarks/results/cluster_scale_NAME.json")
     command.add_argument("--fit", nargs=2, type=Path, metavar=("DB", "ROOT"),
                          help="first fit cluster_face_model.json from a Dlib scan DB of ROOT (with labels.json)")
