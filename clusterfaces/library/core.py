@@ -94,6 +94,16 @@ class Library:
         with database_lock(self.database):
             yield
 
+    @contextlib.contextmanager
+    def _scanned(self) -> Iterator[tuple[Store | None, LastScan | None]]:
+        """(the database for reading, its last scan), or (None, None) for a library never scanned or not
+        there: lists are then empty, not an error."""
+        if not self.database.exists():
+            yield None, None
+            return
+        with self.reading() as store:
+            yield store, store.last_run()
+
     def current(self) -> LastScan:
         """The library as its last scan left it; a one-line error when it was never scanned."""
         with self.reading() as store:
@@ -169,10 +179,7 @@ class Library:
     # --- reads ------------------------------------------------------------------------------
     def people(self, include_ignored: bool = True) -> list[Person]:
         """Every person with faces, largest first (none before the first scan)."""
-        if not self.database.exists():
-            return []
-        with self.reading() as store:
-            last = store.last_run()
+        with self._scanned() as (store, last):
             if last is None:
                 return []
             counts = store.person_counts(last.model)
@@ -201,10 +208,7 @@ class Library:
 
     def unassigned_faces(self, limit: int = 200) -> list[Face]:
         """Faces big and sure enough to be grouped that are with nobody, the largest first."""
-        if not self.database.exists():
-            return []
-        with self.reading() as store:
-            last = store.last_run()
+        with self._scanned() as (store, last):
             if last is None:
                 return []
             settings = ClusterSettings(**last.settings.get("clustering", {}))

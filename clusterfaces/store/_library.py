@@ -36,6 +36,15 @@ def _listing(row: tuple) -> FaceListing:
                        bool(row[8]), bool(row[9]))
 
 
+def _in_chunks(ids: Iterable[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
+    """The ids in chunks small enough for one `IN (...)` (SQLite caps a statement's parameters), each with
+    its `?,?,...` placeholders."""
+    ids = list(ids)
+    for start in range(0, len(ids), size):
+        chunk = ids[start:start + size]
+        yield chunk, ",".join("?" * len(chunk))
+
+
 def _under(roots: Iterable[Path]) -> Iterator[tuple[int, bytes]]:
     """(length, prefix) for a `substr(p.path, 1, ?) = ?` test per root."""
     for root in roots:
@@ -332,11 +341,8 @@ class LibraryQueries:
 
     def photo_paths(self, photo_ids: Iterable[int]) -> dict[int, Path]:
         """Photo id -> path, for the given photos."""
-        ids = list(photo_ids)
         paths = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(photo_ids):
             paths.update((photo, Path(os.fsdecode(path))) for photo, path in self.db.execute(
                 f"SELECT id, path FROM photos WHERE id IN ({marks})", chunk))
         return paths
@@ -345,9 +351,7 @@ class LibraryQueries:
         """The given faces that exist, in the order given."""
         ids = list(face_ids)
         found = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(ids):
             found.update((row[0], _listing(row)) for row in self.db.execute(f"{_LISTING} WHERE f.id IN ({marks})",
                                                                             chunk))
         return [found[face] for face in ids if face in found]
@@ -387,11 +391,8 @@ class LibraryQueries:
 
     def face_embeddings(self, face_ids: Iterable[int]) -> dict[int, np.ndarray]:
         """Face id -> its embedding as stored, for the given faces only."""
-        ids = list(face_ids)
         found = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(face_ids):
             found.update((face, np.frombuffer(blob, dtype="<f4")) for face, blob in self.db.execute(
                 f"SELECT id, embedding FROM faces WHERE id IN ({marks})", chunk))
         return found
@@ -412,11 +413,8 @@ class LibraryQueries:
 
     def face_boxes(self, face_ids: Iterable[int]) -> dict[int, FacePlace]:
         """Face id -> its photo and box, for the given faces."""
-        ids = list(face_ids)
         boxes = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(face_ids):
             for face_id, path, x, y, w, h in self.db.execute(
                 f"SELECT f.id, p.path, f.x, f.y, f.w, f.h FROM faces f JOIN photos p ON p.id = f.photo_id "
                 f"WHERE f.id IN ({marks})", chunk
