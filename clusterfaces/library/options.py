@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from clusterfaces.errors import ClusterfacesError
@@ -62,8 +62,6 @@ class ScanOptions:
 
     def recorded(self) -> dict:
         """The settings a run row keeps (and later edits and exports read back)."""
-        from dataclasses import asdict
-
         return {"max_side": self.max_side, "batch_size": self.batch_size, "clustering": asdict(self.clustering),
                 "link_mode": self.link_mode}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from clusterfaces.errors import DatabaseError
 from clusterfaces.store._export import ExportQueries
+from clusterfaces.store._faces import FaceQueries
 from clusterfaces.store._library import LibraryQueries
 from clusterfaces.store._people import PeopleQueries
 from clusterfaces.store._transactions import Transaction
@@ -83,7 +84,7 @@ def running_scan_roots(path: Path) -> list[str] | None:
         return None
 
 
-class Store(LibraryQueries, PeopleQueries, ExportQueries):
+class Store(LibraryQueries, FaceQueries, PeopleQueries, ExportQueries):
     """One open database. Use as a context manager; commits happen where the caller says."""
 
     def __init__(self, path: Path) -> None:
