@@ -297,3 +297,20 @@ def test_attach_in_small_blocks_gives_the_same_answer(monkeypatch):
     monkeypatch.setattr(cluster_centres, "BLOCK_CELLS", 40)  # 64 faces (the smallest block) at a time
     assert attach_leftovers(vectors, labels, 0.5).tolist() == whole.tolist()
     assert (whole[labels < 0] >= 0).sum() > 64  # the case spans several blocks of attached faces
+
+
+def test_a_leftover_joins_only_within_the_groups_own_reach():
+    """reach: a face beyond 1.2 x the distance from a group's centre to its farthest face stays alone,
+    however close that is in absolute terms; 0 turns the rule off."""
+    rng = np.random.default_rng(3)
+    a, b = np.eye(16)[0], np.eye(16)[1]
+    tight = l2_normalise(a + 0.02 * rng.normal(size=(8, 16)))  # one person photographed alike: radius ~0.05
+    centre = l2_normalise(tight.mean(axis=0, keepdims=True))[0]
+    radius = np.linalg.norm(tight - centre, axis=1).max()
+    inside = l2_normalise((centre + 1.0 * radius * b)[None])  # about one radius from the centre
+    beyond = l2_normalise((centre + 2.5 * radius * b)[None])  # 2.5 radii out, still well within max_distance
+    vectors = np.vstack([tight, inside, beyond])
+    labels = np.array([0] * 8 + [-1, -1])
+    assert np.linalg.norm(vectors[9] - centre) < 0.3
+    assert attach_leftovers(vectors, labels, 0.3, reach=1.2)[8:].tolist() == [0, -1]
+    assert attach_leftovers(vectors, labels, 0.3)[8:].tolist() == [0, 0]  # reach 0: distance alone decides

@@ -19,7 +19,7 @@ from clusterfaces.people.continuity import one_face_per_photo, people_from_clust
 from clusterfaces.people.identities import PersonSummary, carry_over_people, store_people
 from clusterfaces.progress import ScanObserver
 from clusterfaces.scan import crawl, processing
-from clusterfaces.scan.faces import DEFAULT_DETECTOR, DEFAULT_MODEL, l2_normalise, load_embedder
+from clusterfaces.scan.faces import DEFAULT_DETECTOR, DEFAULT_MODEL, MIRRORED_MODELS, l2_normalise, load_embedder
 from clusterfaces.store import PhotoRecord, Store
 
 # Between full re-clusterings new faces only join the people they clearly match; a full
@@ -118,6 +118,8 @@ class ScanRun:
             store.set_run_model(self.run_id, self.model)
             todo = processing.files_to_process(self.found, known, self.model, self.detector, failure)
         result.model, result.detector = self.model, self.detector
+        with store.transaction():
+            embedder.mirrored = store.choose_embedding(self.model, self.model in MIRRORED_MODELS)
         carried = []
         if self.previous and self.previous != (self.model, self.detector):
             switched = sum(1 for f in todo if f.location in known and known[f.location].status == "done")
@@ -215,7 +217,9 @@ class ScanRun:
         else:
             people = faces.person_ids.copy()
             labels = np.where(people[usable] > 0, people[usable], -1)  # person ids as cluster labels, -1: nobody
-            people[usable] = attach_leftovers(vectors[usable], labels, resolved.attach_distance or 0.0).clip(min=0)
+            reach = resolved.attach_reach if resolved.algorithm == "auto" else 0.0
+            people[usable] = attach_leftovers(vectors[usable], labels, resolved.attach_distance or 0.0,
+                                              reach).clip(min=0)
         people = one_face_per_photo(vectors, people, faces.photo_ids, faces.confirmed)
         store_people(store, model, faces.ids, people, self.run_id)
         result.faces_total = len(faces.ids)

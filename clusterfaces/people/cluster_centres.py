@@ -93,8 +93,26 @@ def detach_strays(vectors: np.ndarray, labels: np.ndarray, max_distance: float) 
     return labels
 
 
-def attach_leftovers(vectors: np.ndarray, labels: np.ndarray, max_distance: float) -> np.ndarray:
-    """Give each unclustered face to the nearest cluster centre if it is close and unambiguous."""
+def cluster_radii(vectors: np.ndarray, labels: np.ndarray, clusters: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Distance from each cluster's centre to its farthest member, in the order of `clusters` (in blocks)."""
+    row = np.full(int(labels.max()) + 1, -1, dtype=np.int64)
+    row[clusters] = np.arange(len(clusters))
+    members = np.flatnonzero(labels >= 0)
+    members = members[row[labels[members]] >= 0]
+    radii = np.zeros(len(clusters), dtype=np.float64)
+    for start in range(0, len(members), BLOCK):
+        chunk = members[start:start + BLOCK]
+        similarity = np.einsum("ij,ij->i", vectors[chunk], centres[row[labels[chunk]]])
+        np.maximum.at(radii, row[labels[chunk]], np.sqrt(np.clip(2.0 - 2.0 * similarity, 0.0, None)))
+    return radii
+
+
+def attach_leftovers(vectors: np.ndarray, labels: np.ndarray, max_distance: float, reach: float = 0.0) -> np.ndarray:
+    """Give each unclustered face to the nearest cluster centre if it is close and unambiguous.
+
+    With `reach` > 0 the face must also lie within `reach` x the distance from that centre to the
+    cluster's own farthest face: a person's face that linkage left out sits among their faces, a
+    look-alike stranger beyond them (LFW: README Clustering)."""
     labels = labels.copy()
     clusters = np.unique(labels[labels >= 0])
     leftovers = np.flatnonzero(labels < 0)
@@ -103,6 +121,9 @@ def attach_leftovers(vectors: np.ndarray, labels: np.ndarray, max_distance: floa
     # In the vectors' own precision (float32 for embeddings): with tens of thousands of people these
     # faces x centres distances were a quarter of clustering a million faces, and float64 doubled them.
     centres = centres_of(vectors, labels, clusters).astype(vectors.dtype)
+    limits = np.full(len(clusters), max_distance, dtype=np.float64)
+    if reach > 0:
+        limits = np.minimum(limits, reach * cluster_radii(vectors, labels, clusters, centres))
     block = max(64, BLOCK_CELLS // len(clusters))  # with tens of thousands of people, fewer faces at once
     for start in range(0, len(leftovers), block):
         chunk = leftovers[start:start + block]
@@ -113,7 +134,7 @@ def attach_leftovers(vectors: np.ndarray, labels: np.ndarray, max_distance: floa
             second = np.partition(distances, 1, axis=1)[:, 1]
         else:
             second = np.full(len(chunk), np.inf)
-        accept = (best <= max_distance) & (second - best >= ATTACH_MARGIN)
+        accept = (best <= limits[nearest]) & (second - best >= ATTACH_MARGIN)
         labels[chunk[accept]] = clusters[nearest[accept]]
     return labels
 

@@ -86,6 +86,7 @@ class SearchLibrary:
             if last is None:
                 raise ClusterfacesError(f"{self.database} has no finished scan yet: run `clusterfaces scan` first")
             self.roots, self.model, self.detector, settings = last.roots, last.model, last.detector, last.settings
+            self.mirrored = store.mirrored_embeddings(self.model)  # query faces are embedded as the library's
             faces = store.load_faces(self.model, self.roots)
             self.people = {p.id: Person(p.id, p.name, p.ignored) for p in store.people(self.model)}
             remembered = store.setting("output")  # the people folders this library writes to
@@ -239,6 +240,7 @@ class QueryEmbedder:
         if self._detector is None:
             self._detector = FaceDetector(self.library.detector, self.library.model, self.allow_download)
             self._embedder, _ = load_embedder(self.library.model, True, self.allow_download)
+            self._embedder.mirrored = self.library.mirrored
         detected = sorted(self._detector.detect_faces(image), key=lambda face: (face.box[0], face.box[1]))
         if not detected:
             return []

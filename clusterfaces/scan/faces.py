@@ -30,6 +30,10 @@ DETECTORS = (
 # dlib's face chip: the 150x150 crop with 25 % padding that dlib's ResNet was trained on.
 DLIB_CHIP_SIZE = 150
 DLIB_CHIP_PADDING = 0.25
+# Models whose faces new libraries embed as the average of the crop and its mirror image: on LFW's
+# development half Dlib's nearest face is somebody else's for 3.0 % of faces instead of 3.7 %, and BCubed F1
+# rises 0.944 -> 0.955 at the same precision, for twice the embedding time (README "Mirror averaging").
+MIRRORED_MODELS = ("Dlib",)
 
 
 @dataclass
@@ -130,10 +134,15 @@ class FaceDetector:
 
 
 class FaceEmbedder:
-    """A DeepFace recognition model that embeds aligned crops in batches."""
+    """A DeepFace recognition model that embeds aligned crops in batches.
 
-    def __init__(self, model_name: str, allow_download: bool = True) -> None:
+    With `mirrored`, a face's vector is the mean of the unit vectors of its crop and of the crop's mirror
+    image (test-time flip augmentation): a library embeds all its faces one way (Store.mirrored_embeddings).
+    """
+
+    def __init__(self, model_name: str, allow_download: bool = True, mirrored: bool = False) -> None:
         self.model_name = model_name
+        self.mirrored = mirrored
         if model_name == "Dlib":
             weights.stage_shipped_dlib_weights()
         if model_name == facenet_casia.MODEL_NAME:
@@ -149,6 +158,13 @@ class FaceEmbedder:
         """Embed a batch of aligned crops in one model call: (n, embedding_size) float32."""
         if not crops:
             return np.zeros((0, self.embedding_size), dtype=np.float32)
+        if not self.mirrored:
+            return self._embed(crops)
+        mirrors = [np.ascontiguousarray(crop[:, ::-1]) for crop in crops]
+        vectors = l2_normalise(self._embed([*crops, *mirrors]))
+        return ((vectors[:len(crops)] + vectors[len(crops):]) / 2).astype(np.float32)
+
+    def _embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         if self.model_name == "Dlib":
             # dlib's ResNet takes a list of RGB chips and runs them as one batch.
             vectors = self._recognizer.model.model.compute_face_descriptor(list(crops))

@@ -22,6 +22,8 @@ from clusterfaces.store.records import (
     path_key,
 )
 
+MIRROR_AVERAGE = "mirror-average"  # library_settings embedding:MODEL: crop and mirror image averaged
+
 
 def _in_chunks(ids: Iterable[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
     """The ids in chunks small enough for one `IN (...)` (SQLite caps a statement's parameters), each with
@@ -210,6 +212,19 @@ class LibraryQueries:
     def set_setting(self, key: str, value: str) -> None:
         self.db.execute("INSERT INTO library_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
                         " SET value = excluded.value", (key, value))
+
+    def mirrored_embeddings(self, model: str) -> bool:
+        """Whether this library embeds the faces of `model` as the mean of the crop and its mirror image."""
+        return self.setting(f"embedding:{model}") == MIRROR_AVERAGE
+
+    def choose_embedding(self, model: str, mirror_new: bool) -> bool:
+        """Fix, once per model, how this library embeds its faces: mirror-averaged when `mirror_new` and the
+        library has no face of the model yet; plain for the faces of earlier versions, so that every face
+        of a library is embedded one way. Returns whether it mirrors. Call inside a transaction."""
+        if self.setting(f"embedding:{model}") is None:
+            has_faces = self.db.execute("SELECT 1 FROM faces WHERE model = ? LIMIT 1", (model,)).fetchone()
+            self.set_setting(f"embedding:{model}", MIRROR_AVERAGE if mirror_new and not has_faces else "plain")
+        return self.mirrored_embeddings(model)
 
     def has_byte_hashes(self) -> bool:
         """Whether some photo still has the byte hash of versions before pixel fingerprints (no prefix)."""
