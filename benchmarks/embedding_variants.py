@@ -13,7 +13,10 @@ faces with another face of their own person whose nearest face is somebody else'
 Dlib's and CASIA's unit vectors side by side, weighted sqrt(a) and sqrt(1 - a) / 2.5 (CASIA's distances
 are ~2.5x Dlib's). With --mirrored-copy it also writes a copy of DATABASE whose embeddings are the mirror
 averages, the very vectors a scan by this version stores (benchmarks/tune_clustering.py and quality.py
---db can then use it without scanning again).
+--db can then use it without scanning again); with --fused-copy, one whose faces hold the fused vectors
+(weight --fuse-weight) under the model name "Dlib+Facenet512-CASIA", for
+`tune_clustering.py --model Dlib+Facenet512-CASIA` (an unknown model: small libraries calibrate on random pairs);
+with --casia-copy, one with FaceNet-CASIA's vectors of the same faces (`--model Facenet512-CASIA`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from clusterfaces.scan import facenet_casia  # noqa: E402
 from clusterfaces.scan.faces import DLIB_CHIP_PADDING, DLIB_CHIP_SIZE, FaceEmbedder, l2_normalise  # noqa: E402
 
 FUSION_WEIGHTS = (0.5, 0.6, 0.7, 0.8)
+FUSED_MODEL = "Dlib+Facenet512-CASIA"
 BATCH = 64
 
 
@@ -117,14 +121,22 @@ def verification(vectors: np.ndarray, truth: list[str]) -> dict:
             "faces": len(names), "faces_with_a_mate": int(has_mate.sum())}
 
 
-def write_mirrored_copy(database: Path, copy: Path, ids: np.ndarray, averaged: np.ndarray) -> None:
+def fused(dlib_vectors: np.ndarray, casia_vectors: np.ndarray, weight: float) -> np.ndarray:
+    return l2_normalise(np.hstack([np.sqrt(weight) * dlib_vectors, np.sqrt(1 - weight) * casia_vectors / 2.5]))
+
+
+def write_copy(database: Path, copy: Path, ids: np.ndarray, vectors: np.ndarray, model: str = "Dlib") -> None:
+    """A copy of the database with these vectors for these faces (and, for another model, its name)."""
     with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as source, \
             contextlib.closing(sqlite3.connect(copy)) as target:
         source.backup(target)
         target.executemany("UPDATE faces SET embedding = ? WHERE id = ?",
-                           [(averaged[row].astype(np.float32).tobytes(), int(face)) for row, face in enumerate(ids)])
-        target.execute("INSERT OR REPLACE INTO library_settings (key, value)"
-                       " VALUES ('embedding:Dlib', 'mirror-average')")
+                           [(vectors[row].astype(np.float32).tobytes(), int(face)) for row, face in enumerate(ids)])
+        if model == "Dlib":
+            target.execute("INSERT OR REPLACE INTO library_settings (key, value)"
+                           " VALUES ('embedding:Dlib', 'mirror-average')")
+        else:
+            target.execute("UPDATE faces SET model = ?", (model,))
         target.commit()
 
 
@@ -133,6 +145,9 @@ def main() -> None:
     parser.add_argument("database", type=Path)
     parser.add_argument("root", type=Path)
     parser.add_argument("--mirrored-copy", type=Path, default=None)
+    parser.add_argument("--fused-copy", type=Path, default=None)
+    parser.add_argument("--casia-copy", type=Path, default=None)
+    parser.add_argument("--fuse-weight", type=float, default=0.75)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     root = Path(os.path.abspath(args.root))
@@ -150,8 +165,7 @@ def main() -> None:
     if casia:
         variants["Facenet512-CASIA"] = vectors["Facenet512-CASIA"]
         for weight in FUSION_WEIGHTS:
-            variants[f"Dlib + CASIA fused, a={weight}"] = l2_normalise(np.hstack([
-                np.sqrt(weight) * vectors["Dlib"], np.sqrt(1 - weight) * vectors["Facenet512-CASIA"] / 2.5]))
+            variants[f"Dlib + CASIA fused, a={weight}"] = fused(vectors["Dlib"], vectors["Facenet512-CASIA"], weight)
     # Line the recomputed faces up with the scored library's order (load_faces: the faces under root).
     from clusterfaces.library.core import Library
 
@@ -167,8 +181,15 @@ def main() -> None:
               f"nearest face somebody else's {result['nearest_face_error']:.2%}")
     print(f"embedding seconds over {len(ids)} faces: {seconds}; recomputed Dlib vs stored: {recomputed_difference:.2g}")
     if args.mirrored_copy:
-        write_mirrored_copy(args.database, args.mirrored_copy, ids, averaged)
+        write_copy(args.database, args.mirrored_copy, ids, averaged)
         print(f"mirror-averaged copy written to {args.mirrored_copy}")
+    if args.fused_copy and casia:
+        write_copy(args.database, args.fused_copy, ids,
+                   fused(vectors["Dlib"], vectors["Facenet512-CASIA"], args.fuse_weight), FUSED_MODEL)
+        print(f"fused copy (a = {args.fuse_weight}) written to {args.fused_copy}")
+    if args.casia_copy and casia:
+        write_copy(args.database, args.casia_copy, ids, vectors["Facenet512-CASIA"], facenet_casia.MODEL_NAME)
+        print(f"FaceNet-CASIA copy written to {args.casia_copy}")
     report = {"date": str(date.today()), "command": "python benchmarks/embedding_variants.py " + " ".join(sys.argv[1:]),
               "database": str(args.database), "root": str(root), "faces": len(ids), "embedding_seconds": seconds,
               "recomputed_vs_stored_max_difference": recomputed_difference, "variants": results}

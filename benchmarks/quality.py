@@ -99,7 +99,8 @@ def baseline_rows(scored: ScoredLibrary) -> dict[str, dict]:
     return rows
 
 
-def scan(source: Path, database: Path | None, model: str, work: Path) -> tuple[Path, dict, dict]:
+def scan(source: Path, database: Path | None, model: str, work: Path, detector: str | None = None
+         ) -> tuple[Path, dict, dict]:
     """Scan SOURCE (or re-cluster a copy of DATABASE), returning the photos root, the labels and scan facts."""
     root = Path(os.path.abspath(source))
     if not (root / "labels.json").is_file():  # identity sub-folders: compose them into photos first
@@ -120,7 +121,7 @@ def scan(source: Path, database: Path | None, model: str, work: Path) -> tuple[P
             copy.commit()
     library = Library(target, work / "people")
     started = time.perf_counter()
-    result = library.scan(ScanOptions(roots=[root], model=model, recluster=True))
+    result = library.scan(ScanOptions(roots=[root], model=model, detector=detector, recluster=True))
     facts = {"model": result.model, "detector": result.detector, "faces_detected": result.faces_total,
              "seconds": round(time.perf_counter() - started, 1), "reused_database": str(database) if database else None,
              "clustering": result.settings.get("clustering")}
@@ -147,13 +148,15 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("--model", default="Dlib")
     parser.add_argument("--db", type=Path, default=None, help="a database that already scanned SOURCE (copied)")
+    parser.add_argument("--detector", default=None, help="the scan's detector (default: the scan's default)")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the scanned database here")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     name = {"dev": "dev", "lfw-dev": "lfw_dev"}.get(args.source.name, args.source.name)
     work = Path(tempfile.mkdtemp(prefix="cf-quality-"))
     try:
-        root, labels, facts = scan(args.source, args.db, args.model, work)
+        root, labels, facts = scan(args.source, args.db, args.model, work, args.detector)
         scored = scored_library(work / "library.db", root, labels, facts["model"])
         ours = quality(scored.truth, scored.people, scored.missed)
         rows = {"clusterfaces (defaults, end to end)": row(ours),
@@ -162,6 +165,11 @@ def main() -> None:
                                                                          scored.missed))}
         if not args.no_baselines:
             rows.update(baseline_rows(scored))
+        if args.keep:
+            args.keep.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(sqlite3.connect(work / "library.db")) as db, \
+                    contextlib.closing(sqlite3.connect(args.keep)) as kept:
+                db.backup(kept)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     expected = sum(len(people) for people in labels["photos"].values())

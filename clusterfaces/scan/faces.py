@@ -60,13 +60,16 @@ class FaceDetector:
     def __init__(self, detector_name: str, model_name: str, allow_download: bool = True) -> None:
         self.detector_name = detector_name
         self.model_name = model_name
-        if detector_name == "dlib" or model_name == "Dlib":
+        if detector_name in ("dlib", detectors.DLIB_UNION) or model_name == "Dlib":
             weights.stage_shipped_dlib_weights()  # offline copies from face_recognition_models
         self._dlib_landmarks = _dlib_shape_predictor() if _needs_dlib_landmarks(model_name) else None
-        if detector_name == "dlib":
+        if detector_name in ("dlib", detectors.DLIB_UNION):
             # DeepFace's dlib backend, minus its landmark pass where the 5-point model runs here anyway.
             self._detector = detectors.DlibHogDetector(
                 None if self._dlib_landmarks is not None else _dlib_shape_predictor())
+            if detector_name == detectors.DLIB_UNION:
+                self._detector = detectors.UnionDetector(self._detector, detectors.BlazeFaceDetector("back"),
+                                                         self._dlib_landmarks or _dlib_shape_predictor())
         elif detector_name in detectors.OFFLINE_DETECTORS:
             self._detector = detectors.build_detector(detector_name)
         else:
