@@ -71,3 +71,28 @@ def test_a_new_library_mirrors_and_queries_embed_its_way(scanned, shared_photos)
     query = QueryEmbedder(index, allow_download=False).faces(root / "2009-whitehouse/obama.jpg")
     assert len(query) == 1
     assert np.linalg.norm(index.vectors - query[0].vector, axis=1).min() < 1e-4
+
+
+def test_no_mirror_makes_a_plain_library_and_later_scans_keep_it(shared_photos, tmp_path):
+    """--no-mirror (for speed) is a new library's choice; the next scan, without the flag, keeps it."""
+    import shutil
+
+    from clusterfaces import Library, ScanOptions
+
+    root = tmp_path / "photos"
+    (root / "a").mkdir(parents=True)
+    shutil.copy(shared_photos / "2009-whitehouse/obama.jpg", root / "a")
+    library = Library(tmp_path / "library.db", tmp_path / "people")
+    library.scan(ScanOptions(roots=[root], model="Dlib", mirror=False, workers=1))
+    shutil.copy(shared_photos / "2009-whitehouse/obama2.jpg", root / "a")
+    library.scan(ScanOptions(roots=[root], model="Dlib", workers=1))
+    with library.reading() as store:
+        assert not store.mirrored_embeddings("Dlib")
+        faces = store.load_faces("Dlib", [root])
+        places = store.face_boxes(faces.ids.tolist())
+    assert len(faces.ids) == 2
+    detector, embedder = FaceDetector("dlib", "Dlib", allow_download=False), FaceEmbedder("Dlib", allow_download=False)
+    for row, face in enumerate(faces.ids.tolist()):  # each stored vector is the plain embedding of its chip
+        (found,) = detector.detect_faces(decode_image(places[face].photo))
+        assert np.allclose(l2_normalise(embedder.embed_faces([found.crop]))[0],
+                           l2_normalise(faces.embeddings[row:row + 1])[0], atol=1e-5)

@@ -107,6 +107,9 @@ def scan(
     link_mode: Annotated[str, typer.Option(help="How person folders point at photos: symlink, hardlink or "
                                            "copy.")] = "symlink",
     offline: Annotated[bool, typer.Option(help="Never download model weights.")] = False,
+    mirror: Annotated[bool, typer.Option(help="A new Dlib library embeds each face with its mirror image "
+                                         "(more accurate, half the embedding speed); decided at a library's "
+                                         "first scan, kept after.")] = True,
     recluster: Annotated[bool, typer.Option(help="Re-cluster every face now instead of only matching new faces "
                                             "to known people (names and corrections are kept).")] = False,
     forget_missing: Annotated[bool, typer.Option(help="Forget, with their faces and edits, the photos that are not "
@@ -137,6 +140,7 @@ def scan(
         ),
         link_mode=_choice(link_mode, ("symlink", "hardlink", "copy"), "--link-mode") or "symlink",
         offline=offline,
+        mirror=mirror,
         recluster=recluster,
         forget_missing=forget_missing,
         dask=dask,

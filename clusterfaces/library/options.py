@@ -39,6 +39,7 @@ class ScanOptions:
     clustering: ClusterSettings = field(default_factory=ClusterSettings)
     link_mode: str = "symlink"
     offline: bool = False
+    mirror: bool = True  # a new library of a MIRRORED_MODELS model averages each face with its mirror image
     recluster: bool = False
     forget_missing: bool = False  # forget the photos not on disk now (else they are kept as missing)
     dask: str | None = None  # a Dask scheduler address (or "local"): detect on that cluster, not a local pool

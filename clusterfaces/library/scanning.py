@@ -119,7 +119,7 @@ class ScanRun:
             todo = processing.files_to_process(self.found, known, self.model, self.detector, failure)
         result.model, result.detector = self.model, self.detector
         with store.transaction():
-            embedder.mirrored = store.choose_embedding(self.model, self.model in MIRRORED_MODELS)
+            embedder.mirrored = store.choose_embedding(self.model, options.mirror and self.model in MIRRORED_MODELS)
         carried = []
         if self.previous and self.previous != (self.model, self.detector):
             switched = sum(1 for f in todo if f.location in known and known[f.location].status == "done")
