@@ -163,7 +163,8 @@ def calibration_check(library: Prepared) -> dict:
 
     extra = size_adjustment(len(library.vectors))
     sweep = []
-    for link in np.round(np.arange(0.30, 0.4201, 0.01), 3):
+    # Around the calibrated distance, in steps of 2.5 % of it (any model's scale).
+    for link in np.round(library.calibration.link_distance * np.arange(0.80, 1.2501, 0.025), 3):
         scale = float(link) / library.calibration.median - extra
         row = library.score(scale, scale * calibration.GROUP_SCALE / calibration.LINK_SCALE,
                             scale * calibration.ATTACH_SCALE / calibration.LINK_SCALE, DOUBT_RATIO, DOUBT_SIZE,
@@ -182,6 +183,7 @@ def main() -> None:
     parser.add_argument("--split", action="store_true", help="also tune on half of LFW's people, score the other")
     parser.add_argument("--calibration-check", action="store_true",
                         help="also tune the link distance on each library alone, next to its calibration")
+    parser.add_argument("--no-grid", action="store_true", help="only the calibration check (with --calibration-check)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tune_clustering.json")
     args = parser.parse_args()
     loaded = {}
@@ -201,6 +203,11 @@ def main() -> None:
         for name, check in report["calibration_check"].items():
             print(f"{name}: calibrated link {check['calibrated']['link_distance']}, tuned alone "
                   f"{check['tuned_link_distance']} (BCubed F1 {check['tuned_f1']:.3f})")
+    if args.no_grid:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1))
+        print(f"written to {args.out}")
+        return
     rows = search(libraries)
     for row in rows[:15]:
         print(describe(row))

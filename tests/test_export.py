@@ -23,6 +23,7 @@ from clusterfaces.cli.main import app
 from clusterfaces.errors import ClusterfacesError
 from clusterfaces.outputs.export import schema
 from clusterfaces.people import edits
+from clusterfaces.scan.faces import DEFAULT_DETECTOR
 
 REJECTED = "2009-whitehouse/biden2.jpg"  # the user says this face is not Biden
 
@@ -98,7 +99,8 @@ def test_export_follows_the_schema_and_says_what_the_database_holds(library, tmp
         maps[name] = json.loads((tmp_path / f"{name}.json").read_text())
         jsonschema.validate(maps[name], schema())
     data = maps["plain"]
-    assert data["schema"] == "clusterfaces-identity-map/1" and data["model"] == "Dlib" and data["detector"] == "dlib"
+    assert data["schema"] == "clusterfaces-identity-map/1" and data["model"] == "Dlib"
+    assert data["detector"] == DEFAULT_DETECTOR
     assert data["roots"] == [str(root)] and data["embeddings"] is None
     assert "min_cluster_size" in data["settings"]["clustering"]
     assert (data["photos_without_faces"], data["unreadable_photos"]) == (1, 1)

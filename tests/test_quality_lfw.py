@@ -2,7 +2,7 @@
 
 A fixed sixteenth of lfw-dev's identities (by a stable hash of the name: 417 photos of 192 people,
 137 of them in one photo only, with whoever else is in those photos) is copied to a temporary folder
-and scanned for real (dlib detector, Dlib model, default settings). The people reported must be
+and scanned for real (default detector and settings, Dlib model). The people reported must be
 pure: BCubed precision, the share of reported people holding faces of two people and the share of
 people seen once who were put with somebody stay within the floors below. Measured on 2026-11-27 on
 the same photos' faces from the full lfw-dev scan: BCubed P/R 0.996 / 0.969, 1 of 50 people mixed,

@@ -29,6 +29,7 @@ RECOGNITION_WEIGHTS = {
 }
 DETECTOR_WEIGHTS = {
     "dlib": ("shape_predictor_5_face_landmarks.dat",),
+    "dlib+blazeface": ("shape_predictor_5_face_landmarks.dat",),  # BlazeFace's weights ship in its package
     "yunet": ("face_detection_yunet_2023mar.onnx",),
     "centerface": ("centerface.onnx",),
     "ssd": ("deploy.prototxt", "res10_300x300_ssd_iter_140000.caffemodel"),
