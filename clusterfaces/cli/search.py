@@ -51,7 +51,7 @@ def who(
 ) -> None:
     """Name the faces in photos: the nearest named people, with distance and verdict (same person / maybe /
     unknown)."""
-    from clusterfaces.people.search import QueryEmbedder
+    from clusterfaces.people.query_faces import QueryEmbedder
     from clusterfaces.people.search import who as ask
 
     library = _open(db, model)
@@ -176,7 +176,7 @@ def _write_links(library, result, out: Path) -> None:
 
 
 def _query_faces(library, photos: list[Path], faces: list[int], offline: bool):
-    from clusterfaces.people.search import QueryEmbedder
+    from clusterfaces.people.query_faces import QueryEmbedder
 
     if len(photos) + len(faces) != 2:
         raise ClusterfacesError("give two faces: two photos, two --face ids, or a photo and a --face id")

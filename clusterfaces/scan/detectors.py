@@ -169,22 +169,25 @@ class UnionDetector:
     def detect_faces(self, img: np.ndarray) -> list[Any]:
         regions = list(self.first.detect_faces(img))
         kept = [(r.x, r.y, r.w, r.h) for r in regions]
+        rgb = None  # made once, and only when an added face has to be checked
         for region in self.second.detect_faces(img):
             box = (region.x, region.y, region.w, region.h)
             sure = (region.confidence or 0.0) >= UNION_MIN_SCORE and region.w >= 2 and region.h >= 2
-            if sure and all(box_overlap(box, other) <= UNION_MAX_OVERLAP and not _centre_inside(box, other)
-                            for other in kept) and self._aligned(img, region):
-                regions.append(region)
-                kept.append(box)
+            if not sure or any(box_overlap(box, other) > UNION_MAX_OVERLAP or _centre_inside(box, other)
+                               for other in kept):
+                continue
+            if self.landmarks is not None and region.left_eye is not None and region.right_eye is not None:
+                rgb = np.ascontiguousarray(img[:, :, ::-1]) if rgb is None else rgb
+                if not self._aligned(rgb, region):
+                    continue
+            regions.append(region)
+            kept.append(box)
         return regions
 
-    def _aligned(self, img: np.ndarray, region: Any) -> bool:
-        if self.landmarks is None or region.left_eye is None or region.right_eye is None:
-            return True
+    def _aligned(self, rgb: np.ndarray, region: Any) -> bool:
         import dlib
 
-        shape = self.landmarks(np.ascontiguousarray(img[:, :, ::-1]),
-                               dlib.rectangle(region.x, region.y, region.x + region.w, region.y + region.h))
+        shape = self.landmarks(rgb, dlib.rectangle(region.x, region.y, region.x + region.w, region.y + region.h))
         points = np.array([(shape.part(i).x, shape.part(i).y) for i in range(4)], dtype=np.float64)
         ours = points[0:2].mean(axis=0), points[2:4].mean(axis=0)  # the two eyes, each from its two corners
         theirs = np.array(region.left_eye, dtype=np.float64), np.array(region.right_eye, dtype=np.float64)
